@@ -1,0 +1,1 @@
+"""The catalog: item records, their validation and their filters."""

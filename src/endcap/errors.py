@@ -1,0 +1,73 @@
+"""Errors that reach the user: a code, a message, and the field to fix."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+class EndcapError(Exception):
+    """An error the API turns into ``{"error": {"code", "message", "details"}}``."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = dict(details)
+        if field is not None:
+            self.details["field"] = field
+
+
+class BadRequest(EndcapError):
+    status = 400
+    code = "bad_request"
+
+
+class Invalid(EndcapError):
+    status = 422
+    code = "invalid"
+
+
+class Unauthorized(EndcapError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(EndcapError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(EndcapError):
+    status = 404
+    code = "not_found"
+
+
+class TooLarge(EndcapError):
+    status = 413
+    code = "too_large"
+
+
+class Unavailable(EndcapError):
+    status = 503
+    code = "unavailable"
+
+
+def field_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str | None:
+    """The JSON path msgspec blames (``items[3].price``), or None for the whole body."""
+    m = _PATH.search(str(err))
+    if not m:
+        return None
+    path = m.group("path").lstrip(".")
+    return path or None
+
+
+def message_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    """msgspec's message without its trailing path (the path goes in ``field``)."""
+    return _PATH.sub("", str(err))

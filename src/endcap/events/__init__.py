@@ -1,0 +1,1 @@
+"""Shopper events: their schema, validation and the append-only log."""

@@ -1,0 +1,1 @@
+"""Pods: placements on the storefront, their strategies, filters and rules."""

@@ -1,0 +1,75 @@
+"""The pod schema: which strategies feed a placement, and what may be shown there."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from endcap.catalog.model import CategoryPath, Id, Price, ShortText
+
+StrategyName = Literal[
+    "bestsellers",
+    "trending",
+    "recently_viewed",
+    "alternative_items",
+    "complementary_items",
+    "for_you",
+    "filtered_items",
+]
+STRATEGIES: tuple[StrategyName, ...] = (
+    "bestsellers", "trending", "recently_viewed", "alternative_items",
+    "complementary_items", "for_you", "filtered_items",
+)
+PodId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+MAX_RESULTS = 100
+
+
+class Filters(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Constraints every result must meet. Request filters narrow the pod's."""
+
+    category: CategoryPath | None = None
+    brand: ShortText | None = None
+    price_min: Price | None = None
+    price_max: Price | None = None
+    in_stock: bool | None = None
+    facets: Annotated[dict[ShortText, ShortText], Meta(max_length=20)] = {}
+
+
+class Rules(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Merchandising rules applied after the strategies."""
+
+    pin: Annotated[list[Id], Meta(max_length=MAX_RESULTS)] = []
+    exclude: Annotated[list[Id], Meta(max_length=1_000)] = []
+    max_per_category: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] | None = None
+
+
+class Pod(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """A placement. ``strategy`` is one name or an ordered fallback chain."""
+
+    id: PodId
+    strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=7)]
+    display_name: ShortText = ""
+    filters: Filters = msgspec.field(default_factory=Filters)
+    rules: Rules = msgspec.field(default_factory=Rules)
+    num_results: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] = 10
+    allow_repurchase: bool = False
+    experiment: Annotated[str, Meta(max_length=64)] | None = None
+
+    def chain(self) -> list[StrategyName]:
+        """The strategies in the order they fill the results."""
+        return [self.strategy] if isinstance(self.strategy, str) else list(self.strategy)
+
+
+class PodBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """A pod as PUT by a client: the id comes from the URL."""
+
+    strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=7)]
+    display_name: ShortText = ""
+    filters: Filters = msgspec.field(default_factory=Filters)
+    rules: Rules = msgspec.field(default_factory=Rules)
+    num_results: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] = 10
+    allow_repurchase: bool = False
+    experiment: Annotated[str, Meta(max_length=64)] | None = None
+

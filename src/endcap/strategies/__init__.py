@@ -1,0 +1,1 @@
+"""Strategies: each turns a request context into ranked candidate items."""

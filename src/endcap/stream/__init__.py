@@ -1,0 +1,1 @@
+"""The stream role: apply events to real-time state (shopper histories)."""
