@@ -1,0 +1,1 @@
+"""The api role: the ASGI web service."""

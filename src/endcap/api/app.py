@@ -1,0 +1,68 @@
+"""The app factory: everything the api role needs is built here, not at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from endcap.api import catalog, events, pods, recommend
+from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
+from endcap.api.model_cache import ModelCache
+from endcap.api.openapi import build_openapi
+from endcap.api.system import system_routes
+from endcap.obs.metrics import ApiMetrics
+from endcap.settings import ServeSettings
+from endcap.store.protocol import KeyKind, Store
+
+
+def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = True
+               ) -> Starlette:
+    """An ASGI app serving the v1 API over ``store``. The caller owns the store."""
+    state = AppState(settings, store, ModelCache(store, settings.model_poll_seconds),
+                     ApiMetrics())
+
+    def r(path: str, method: str, route: str, need: KeyKind, fn: Handler) -> Route:
+        return Route(path, endpoint(state, route, need, fn), methods=[method])
+
+    routes = [
+        r("/v1/pods/{pod_id}/recommendations", "GET", "recommendations", "public",
+          recommend.recommendations),
+        r("/v1/events", "POST", "events", "public", events.post_events),
+        r("/v1/items", "PUT", "items_upsert", "secret", catalog.put_items),
+        r("/v1/items/{item_id:path}", "GET", "item_get", "secret", catalog.get_item),
+        r("/v1/items/{item_id:path}", "PATCH", "item_patch", "secret", catalog.patch_item),
+        r("/v1/items/{item_id:path}", "DELETE", "item_delete", "secret", catalog.delete_item),
+        r("/v1/pods", "GET", "pods_list", "secret", pods.list_pods),
+        r("/v1/pods/{pod_id}", "GET", "pod_get", "secret", pods.get_pod),
+        r("/v1/pods/{pod_id}", "PUT", "pod_put", "secret", pods.put_pod),
+        r("/v1/pods/{pod_id}", "DELETE", "pod_delete", "secret", pods.delete_pod),
+    ]
+    routes += [Route(p, fn, methods=["GET"])
+               for p, fn in system_routes(state, build_openapi()).items()]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        return JSON(error_body(code, f"{detail}: {request.method} {request.url.path}"), status)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        poller = asyncio.create_task(state.models.run()) if poll_models else None
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+                    lifespan=lifespan)
+    app.state.endcap = state
+    return app

@@ -1,0 +1,107 @@
+"""The glue every route shares: JSON responses, errors, bodies, auth, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from endcap.api.model_cache import ModelCache
+from endcap.errors import EndcapError, Forbidden, TooLarge, Unauthorized
+from endcap.obs.metrics import ApiMetrics
+from endcap.settings import ServeSettings
+from endcap.store.protocol import Credential, KeyKind, Store
+
+log = logging.getLogger("endcap.api")
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(slots=True)
+class AppState:
+    """What the routes are given: built once by the app factory."""
+
+    settings: ServeSettings
+    store: Store
+    models: ModelCache
+    metrics: ApiMetrics
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return _encode(content)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(err: EndcapError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    return JSON(error_body(err.code, err.message, err.details), err.status, headers=headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit}", field="body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body exceeds the limit of {limit} bytes", field="body")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def authenticate(state: AppState, request: Request, need: KeyKind) -> Credential:
+    """The caller's credential; 401 without a valid key, 403 with a public key where the
+    secret token is needed."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send 'Authorization: Bearer <key>' with the tenant's "
+                           f"{'secret token' if need == 'secret' else 'public key'}",
+                           field="Authorization")
+    cred = await state.store.resolve_key(key.strip())
+    if cred is None:
+        raise Unauthorized("unknown key", field="Authorization")
+    if need == "secret" and cred.kind != "secret":
+        raise Forbidden("this endpoint needs the tenant's secret token, not its public key",
+                        field="Authorization")
+    return cred
+
+
+Handler = Callable[[AppState, Request, Credential], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def endpoint(state: AppState, route: str, need: KeyKind, fn: Handler) -> Endpoint:
+    """Wrap a route: authenticate, turn :class:`EndcapError` into JSON, count and time."""
+    metrics = state.metrics
+    latency = metrics.latency.labels(route)
+
+    async def handle(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            cred = await authenticate(state, request, need)
+            response = await fn(state, request, cred)
+        except EndcapError as e:
+            response = error_response(e)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, route)
+            response = JSON(error_body("internal", "internal error"), 500)
+        latency.observe(time.perf_counter() - start)
+        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        return response
+
+    return handle

@@ -1,0 +1,212 @@
+"""The OpenAPI 3.1 description of the v1 API, built from the same msgspec types the
+routes decode with, so the document cannot drift from what is enforced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from endcap import __version__
+from endcap.catalog.model import Item, ItemPatch
+from endcap.events.ingest import IngestResult
+from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
+from endcap.pods.model import MAX_RESULTS, STRATEGIES, Pod, PodBody
+
+_REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(name=name)}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": desc}
+    if schema is not None:
+        out["content"] = _json(schema)
+    return out
+
+
+_ERRORS = {
+    "400": _resp("Bad request", _ref("Error")),
+    "401": _resp("Missing or unknown key", _ref("Error")),
+    "403": _resp("The secret token is needed", _ref("Error")),
+    "404": _resp("Not found", _ref("Error")),
+    "413": _resp("Too large", _ref("Error")),
+    "422": _resp("Invalid", _ref("Error")),
+}
+
+
+def _errs(*codes: str) -> dict[str, Any]:
+    return {c: _ERRORS[c] for c in codes}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], desc: str, **kw: Any
+           ) -> dict[str, Any]:
+    return {"name": name, "in": where, "schema": schema, "description": desc, **kw}
+
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^\x00-\x1f\x7f]+$"}
+_POD_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+
+_RESULT = {
+    "type": "object",
+    "required": ["id", "name", "price", "image_url", "url", "score", "strategy"],
+    "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "price": {"type": ["number", "null"]}, "image_url": {"type": "string"},
+        "url": {"type": "string"}, "score": {"type": "number"},
+        "strategy": {"type": "string", "description": "the strategy (or 'pinned') that "
+                                                      "produced this result"},
+    },
+}
+_RECS = {
+    "type": "object",
+    "required": ["pod", "result_id", "variant", "results", "total"],
+    "properties": {
+        "pod": {"type": "object"},
+        "result_id": {"type": "string", "description": "unique per response; send it back "
+                                                       "with events for attribution"},
+        "variant": {"type": ["string", "null"]},
+        "model_version": {"type": ["string", "null"]},
+        "results": {"type": "array", "items": _RESULT},
+        "total": {"type": "integer"},
+    },
+}
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "details": {"type": "object",
+                                   "description": "field: the input to fix"}}}},
+}
+
+
+def build_openapi() -> dict[str, Any]:
+    """The whole document, served at ``/openapi.json``."""
+    _, components = msgspec.json.schema_components(
+        [Item, ItemPatch, Event, Pod, PodBody, IngestResult], ref_template=_REF)
+    components["Error"] = _ERROR
+    components["Recommendations"] = _RECS
+    secret: list[dict[str, list[str]]] = [{"secretToken": []}]
+    public: list[dict[str, list[str]]] = [{"publicKey": []}, {"secretToken": []}]
+    item_id = _param("item_id", "path", _ID, "item id", required=True)
+    pod_id = _param("pod_id", "path", _POD_ID, "pod id", required=True)
+    filters = [
+        _param(f"filters[{k}]", "query", s, d) for k, s, d in (
+            ("category", {"type": "string", "minLength": 1}, "category path prefix"),
+            ("brand", {"type": "string"}, "brand (case-insensitive)"),
+            ("price_min", {"type": "number", "minimum": 0}, "lowest price"),
+            ("price_max", {"type": "number", "minimum": 0}, "highest price"),
+            ("in_stock", {"type": "boolean"}, "only items in (or out of) stock"),
+        )
+    ]
+    paths: dict[str, Any] = {
+        "/v1/pods/{pod_id}/recommendations": {"get": {
+            "summary": "Recommendations for a pod",
+            "description": "Strategies available: " + ", ".join(STRATEGIES) + ". Facets "
+                           "filter as filters[facet.<name>]=<value>.",
+            "security": public,
+            "parameters": [
+                pod_id,
+                _param("user_id", "query", _ID, "known shopper"),
+                _param("session_id", "query", _ID, "anonymous session"),
+                _param("item_id", "query", {"type": "array", "items": _ID, "maxItems": 50},
+                       "seed item(s), repeatable", explode=True),
+                _param("exclude", "query", {"type": "array", "items": _ID},
+                       "item ids never to show, repeatable", explode=True),
+                _param("num_results", "query",
+                       {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS},
+                       "how many results (default: the pod's)"),
+                _param("query", "query", {"type": "string", "maxLength": 1000},
+                       "free-text intent (semantic strategies)"),
+                *filters,
+            ],
+            "responses": {"200": _resp("Recommendations", _ref("Recommendations")),
+                          **_errs("400", "401", "403", "404")},
+        }},
+        "/v1/events": {"post": {
+            "summary": f"Send one event or a batch of up to {MAX_EVENTS_PER_REQUEST}",
+            "security": public,
+            "requestBody": {"required": True, "content": _json({"oneOf": [
+                _ref("Event"),
+                {"type": "array", "items": _ref("Event"), "minItems": 1,
+                 "maxItems": MAX_EVENTS_PER_REQUEST}]})},
+            "responses": {"202": _resp("Counts of accepted, duplicated and rejected events",
+                                       _ref("IngestResult")),
+                          **_errs("400", "401", "403", "413")},
+        }},
+        "/v1/items": {"put": {
+            "summary": "Bulk upsert up to 10,000 items (JSON array or NDJSON); all or none",
+            "security": secret,
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "array", "items": _ref("Item")}},
+                "application/x-ndjson": {"schema": {"type": "string"}}}},
+            "responses": {"200": _resp("Stored", {
+                "type": "object", "required": ["upserted"],
+                "properties": {"upserted": {"type": "integer"}}}),
+                **_errs("400", "401", "403", "413", "422")},
+        }},
+        "/v1/items/{item_id}": {
+            "get": {"summary": "One item", "security": secret, "parameters": [item_id],
+                    "responses": {"200": _resp("The item", _ref("Item")),
+                                  **_errs("401", "403", "404")}},
+            "patch": {"summary": "Change some fields of an item", "security": secret,
+                      "parameters": [item_id],
+                      "requestBody": {"required": True, "content": _json(_ref("ItemPatch"))},
+                      "responses": {"200": _resp("The updated item", _ref("Item")),
+                                    **_errs("400", "401", "403", "404", "413", "422")}},
+            "delete": {"summary": "Delete an item", "security": secret,
+                       "parameters": [item_id],
+                       "responses": {"204": _resp("Deleted"), **_errs("401", "403", "404")}},
+        },
+        "/v1/pods": {"get": {
+            "summary": "Every pod", "security": secret,
+            "responses": {"200": _resp("Pods", {
+                "type": "object", "required": ["pods"],
+                "properties": {"pods": {"type": "array", "items": _ref("Pod")}}}),
+                **_errs("401", "403")}}},
+        "/v1/pods/{pod_id}": {
+            "get": {"summary": "One pod", "security": secret, "parameters": [pod_id],
+                    "responses": {"200": _resp("The pod", _ref("Pod")),
+                                  **_errs("401", "403", "404")}},
+            "put": {"summary": "Create or replace a pod", "security": secret,
+                    "parameters": [pod_id],
+                    "requestBody": {"required": True, "content": _json(_ref("PodBody"))},
+                    "responses": {"200": _resp("Replaced", _ref("Pod")),
+                                  "201": _resp("Created", _ref("Pod")),
+                                  **_errs("400", "401", "403", "413", "422")}},
+            "delete": {"summary": "Delete a pod", "security": secret, "parameters": [pod_id],
+                       "responses": {"204": _resp("Deleted"), **_errs("401", "403", "404")}},
+        },
+        "/healthz": {"get": {"summary": "Liveness", "security": [],
+                             "responses": {"200": _resp("Alive", {"type": "object"})}}},
+        "/readyz": {"get": {"summary": "Readiness: the store answers", "security": [],
+                            "responses": {"200": _resp("Ready", {"type": "object"}),
+                                          "503": _resp("Not ready", _ref("Error"))}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+                             "responses": {"200": {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {
+                                                       "schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "endcap", "version": __version__,
+                 "description": "Real-time product recommendations for online shops."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "publicKey": {"type": "http", "scheme": "bearer",
+                              "description": "the tenant's public key (storefront)"},
+                "secretToken": {"type": "http", "scheme": "bearer",
+                                "description": "the tenant's secret token (back office)"},
+            },
+        },
+    }

@@ -1,0 +1,122 @@
+"""``GET /v1/pods/{pod_id}/recommendations``: the hot path."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from endcap.api.http import JSON, AppState
+from endcap.errors import BadRequest, NotFound
+from endcap.pods.engine import recommend
+from endcap.pods.filters import narrow, parse_query_filters
+from endcap.pods.model import MAX_RESULTS, Filters
+from endcap.store.protocol import Credential
+from endcap.strategies.base import Context
+from endcap.stream.history import ShopperHistory
+
+MAX_SEEDS = 50
+MAX_EXCLUDE = 1_000
+MAX_ID = 256
+
+
+@dataclass(slots=True)
+class RecQuery:
+    user_id: str | None = None
+    session_id: str | None = None
+    seeds: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    num_results: int | None = None
+    query: str | None = None
+    filters: Filters = field(default_factory=Filters)
+
+
+def parse_query(pairs: list[tuple[str, str]]) -> RecQuery:
+    """The request's parameters, or a 400 naming the first bad one."""
+    q = RecQuery()
+    filter_pairs = []
+    for key, value in pairs:
+        if key in ("item_id", "exclude"):
+            target = q.seeds if key == "item_id" else q.exclude
+            target.extend(_id(key, v) for v in value.split(",") if v)
+        elif key in ("user_id", "session_id"):
+            setattr(q, key, _id(key, value))
+        elif key == "num_results":
+            if not value.isdigit() or not 1 <= int(value) <= MAX_RESULTS:
+                raise BadRequest(f"num_results must be an integer from 1 to {MAX_RESULTS}",
+                                 field="num_results")
+            q.num_results = int(value)
+        elif key == "query":
+            q.query = value[:1_000]
+        elif key.startswith("filters[") and key.endswith("]"):
+            filter_pairs.append((key, value))
+        else:
+            raise BadRequest(f"unknown parameter {key!r}", field=key)
+    if len(q.seeds) > MAX_SEEDS:
+        raise BadRequest(f"at most {MAX_SEEDS} item_id values", field="item_id")
+    if len(q.exclude) > MAX_EXCLUDE:
+        raise BadRequest(f"at most {MAX_EXCLUDE} exclude values", field="exclude")
+    if filter_pairs:
+        q.filters = parse_query_filters(filter_pairs)
+    return q
+
+
+def _id(name: str, value: str) -> str:
+    if not value or len(value) > MAX_ID or not value.isprintable():
+        raise BadRequest(f"{name} must be 1 to {MAX_ID} printable characters", field=name)
+    return value
+
+
+async def recommendations(state: AppState, request: Request, cred: Credential) -> Response:
+    start = time.perf_counter()
+    tenant = cred.tenant_id
+    pod_id: str = request.path_params["pod_id"]
+    pod = await state.store.get_pod(tenant, pod_id)
+    if pod is None:
+        raise NotFound(f"unknown pod {pod_id!r}", field="pod_id")
+    q = parse_query(request.query_params.multi_items())
+    store = state.store
+    if q.seeds:
+        found = await store.get_items(tenant, q.seeds)
+        missing = [s for s, it in zip(q.seeds, found, strict=True) if it is None]
+        if missing:
+            raise NotFound(f"unknown item {missing[0]!r}", field="item_id", items=missing)
+    keys = []
+    if q.user_id is not None:
+        keys.append("u:" + q.user_id)
+    if q.session_id is not None:
+        keys.append("s:" + q.session_id)
+    history = ShopperHistory.merged(await store.histories(tenant, keys)) if keys \
+        else ShopperHistory()
+    model = state.models.get(tenant)
+    if model is None and not state.models.known(tenant):
+        model = await state.models.refresh(tenant)
+    ctx = Context(model=model, seeds=q.seeds, history=history,
+                  filters=narrow(pod.filters, q.filters), now=time.time())
+    n = q.num_results or pod.num_results
+    results = await recommend(store, tenant, pod, ctx, n, set(q.exclude))
+    body = {
+        "pod": {"id": pod.id, "display_name": pod.display_name, "strategy": pod.strategy},
+        "result_id": uuid.uuid4().hex,
+        "variant": None,
+        "model_version": model.version if model else None,
+        "results": [
+            {"id": r.item.id, "name": r.item.name, "price": r.item.price,
+             "image_url": r.item.image_url, "url": r.item.url,
+             "score": round(r.score, 6), "strategy": r.strategy}
+            for r in results
+        ],
+        "total": len(results),
+    }
+    m = state.metrics
+    label = m.pod_label(pod.id)
+    m.pod_requests.labels(label).inc()
+    m.pod_latency.labels(label).observe(time.perf_counter() - start)
+    if not results:
+        m.pod_empty.labels(label).inc()
+    for r in results:
+        m.strategy_results.labels(r.strategy).inc()
+    return JSON(body)

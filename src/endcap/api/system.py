@@ -1,0 +1,50 @@
+"""Unauthenticated routes: health, readiness, metrics, the API description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from endcap import __version__
+from endcap.api.http import JSON, AppState, error_body
+
+_DOCS = """<!doctype html>
+<html><head><meta charset="utf-8"><title>endcap API</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
+<noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
+</body></html>"""
+
+
+def system_routes(state: AppState, spec: dict[str, Any]) -> dict[str, Any]:
+    """Endpoint functions by path."""
+
+    async def healthz(request: Request) -> Response:
+        return JSON({"status": "ok", "version": __version__})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await state.store.ping()
+        except Exception as e:
+            return JSON(error_body("unavailable", f"store unreachable: {e}"), 503)
+        return JSON({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(state.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
+    body = JSON(spec).body
+
+    async def openapi(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_DOCS)
+
+    return {"/healthz": healthz, "/readyz": readyz, "/metrics": metrics,
+            "/openapi.json": openapi, "/docs": docs}

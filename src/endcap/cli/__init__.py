@@ -1,0 +1,1 @@
+"""The ``endcap`` command: thin entry points, one per role."""

@@ -1,0 +1,174 @@
+"""The sub-commands. Each builds its settings and store, then runs one role."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+from endcap.api.app import create_app
+from endcap.cli import demo
+from endcap.cli.runtime import run, serve, setup_logging
+from endcap.settings import ServeSettings, load_settings
+from endcap.store.protocol import Store
+from endcap.store.url import StoreURLError, open_store
+from endcap.train.job import train_tenant
+
+log = logging.getLogger("endcap")
+
+
+def _open(url: str) -> Store:
+    try:
+        return open_store(url)
+    except StoreURLError as e:
+        raise SystemExit(f"endcap: {e}") from None
+
+
+async def _retrain_forever(store: Store, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        for t in await store.list_tenants():
+            try:
+                await train_tenant(store, t.id)
+            except Exception:
+                log.exception("training tenant %s failed; serving the previous model", t.id)
+
+
+async def _serve_with(store: Store, settings: ServeSettings, retrain: bool) -> None:
+    app = create_app(settings, store)
+    trainer = None
+    if retrain and settings.train_interval_seconds > 0:
+        trainer = asyncio.create_task(
+            _retrain_forever(store, settings.train_interval_seconds))
+    try:
+        await serve(app, settings)
+    finally:
+        if trainer is not None:
+            trainer.cancel()
+        await store.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings({"host": args.host, "port": args.port,
+                              "store_url": args.store_url,
+                              "train_interval_seconds": args.train_interval_seconds})
+    setup_logging(settings.log_level)
+
+    async def main() -> None:
+        await _serve_with(_open(settings.store_url), settings, retrain=args.embedded)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(main)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = Path(args.data_dir).expanduser() if args.data_dir else demo.default_dir()
+    settings = load_settings({"host": args.host, "port": args.port,
+                              "store_url": f"file://{path.resolve()}"})
+    setup_logging(settings.log_level)
+    if args.reset:
+        demo.reset(path)
+
+    async def main() -> None:
+        store = _open(settings.store_url)
+        creds = await demo.ensure_tenant(store, path)
+        if await store.count_items(demo.TENANT) == 0:
+            from endcap.sampledata.online_retail import load_online_retail
+
+            print("Loading the UCI Online Retail sample shop (first run only)...", flush=True)
+            shop = load_online_retail(progress=True)
+            await demo.load_shop(store, demo.TENANT, shop)
+        if await store.current_model(demo.TENANT) is None:
+            print("Training...", flush=True)
+            start = time.perf_counter()
+            await train_tenant(store, demo.TENANT)
+            print(f"Trained in {time.perf_counter() - start:.1f} s", flush=True)
+        user, item = await demo.showcase(store, demo.TENANT)
+        url = f"http://{settings.host}:{settings.port}"
+        print(demo.banner(url, creds, user, item), flush=True)
+        await _serve_with(store, settings, retrain=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        run(main)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    setup_logging()
+
+    async def main() -> int:
+        store = _open(args.store_url)
+        try:
+            tenants = [args.tenant] if args.tenant else [t.id for t in await
+                                                        store.list_tenants()]
+            for t in tenants:
+                model = await train_tenant(store, t)
+                print(f"{t}: published model {model.version} "
+                      f"({len(model.item_ids)} items)")
+            return 0
+        finally:
+            await store.close()
+
+    return run(main)
+
+
+def cmd_tenants(args: argparse.Namespace) -> int:
+    from endcap.tenants.service import create_tenant
+
+    async def main() -> int:
+        store = _open(args.store_url)
+        try:
+            if args.tenants_command == "create":
+                try:
+                    new = await create_tenant(store, args.tenant_id, args.name)
+                except ValueError as e:
+                    print(f"endcap: {e}", file=sys.stderr)
+                    return 2
+                print(f"tenant:        {new.tenant.id}\npublic key:    {new.public_key}\n"
+                      f"secret token:  {new.secret_token}\n(the keys are shown only once)")
+            else:
+                for t in await store.list_tenants():
+                    print(f"{t.id}\t{t.name}")
+            return 0
+        finally:
+            await store.close()
+
+    return run(main)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from endcap.sampledata.shop import write_shop
+    from endcap.sampledata.synthetic import generate_shop
+
+    start = time.perf_counter()
+    shop = generate_shop(args.items, args.shoppers, args.events, seed=args.seed)
+    items_path, events_path = write_shop(shop, Path(args.out))
+    print(f"{len(shop.items)} items -> {items_path}\n{len(shop.events)} events -> "
+          f"{events_path}\n({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from endcap.sampledata.shop import read_shop
+
+    shop = read_shop(Path(args.dir))
+
+    async def main() -> int:
+        store = _open(args.store_url)
+        try:
+            if await store.get_tenant(args.tenant) is None:
+                print(f"endcap: no tenant {args.tenant!r}: create it with "
+                      "'endcap tenants create'", file=sys.stderr)
+                return 2
+            n = await demo.load_shop(store, args.tenant, shop)
+            print(f"{len(shop.items)} items and {n} new events loaded into {args.tenant}")
+            return 0
+        finally:
+            await store.close()
+
+    return run(main)

@@ -1,0 +1,70 @@
+"""``endcap <command>``: parse the command line and hand over to one role."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from endcap import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="endcap", description=__doc__)
+    p.add_argument("--version", action="version", version=f"endcap {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="command")
+
+    demo = sub.add_parser("demo", help="load the sample shop, train, and serve it "
+                                       "(all-in-one, embedded store)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--data-dir", default=None,
+                      help="where the demo keeps its state (default: "
+                           "~/.local/share/endcap/demo)")
+    demo.add_argument("--reset", action="store_true", help="start from an empty store")
+
+    serve = sub.add_parser("serve", help="run the api role")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--store", dest="store_url", help="store URL (memory://, file:///dir)")
+    serve.add_argument("--embedded", action="store_true",
+                       help="all-in-one: also retrain every --train-interval seconds")
+    serve.add_argument("--train-interval", dest="train_interval_seconds", type=float)
+
+    train = sub.add_parser("train", help="fit and publish models (the train role)")
+    train.add_argument("--store", dest="store_url", required=True)
+    train.add_argument("--tenant", help="only this tenant (default: every tenant)")
+
+    ten = sub.add_parser("tenants", help="create and list tenants")
+    ten_sub = ten.add_subparsers(dest="tenants_command", required=True, metavar="action")
+    create = ten_sub.add_parser("create", help="create a tenant and print its keys once")
+    create.add_argument("tenant_id")
+    create.add_argument("--name", default="")
+    create.add_argument("--store", dest="store_url", required=True)
+    lst = ten_sub.add_parser("list", help="list tenants")
+    lst.add_argument("--store", dest="store_url", required=True)
+
+    gen = sub.add_parser("generate", help="write a deterministic synthetic shop as NDJSON")
+    gen.add_argument("--items", type=int, default=10_000)
+    gen.add_argument("--shoppers", type=int, default=20_000)
+    gen.add_argument("--events", type=int, default=200_000)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True, help="directory for items.ndjson, events.ndjson")
+
+    load = sub.add_parser("load", help="load items.ndjson and events.ndjson into a store")
+    load.add_argument("--store", dest="store_url", required=True)
+    load.add_argument("--tenant", required=True)
+    load.add_argument("--dir", required=True, help="directory written by 'endcap generate'")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from endcap.cli import commands  # deferred: keeps `endcap --help` fast
+
+    handler = getattr(commands, f"cmd_{args.command}")
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

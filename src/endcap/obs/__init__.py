@@ -1,0 +1,1 @@
+"""Observability: metrics (and later logs and traces) for each role."""

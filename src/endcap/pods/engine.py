@@ -1,0 +1,80 @@
+"""The pod engine: run a pod's strategy chain, filter, dedupe, apply rules, cut.
+
+Strategies yield candidates lazily; the engine pulls them in small chunks, looks the
+items up, and stops as soon as the pod is full, so a request touches a few dozen
+items however large the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+from endcap.catalog.model import Item
+from endcap.pods.filters import predicate
+from endcap.pods.model import Pod
+from endcap.store.protocol import CatalogStore
+from endcap.strategies.base import Context
+from endcap.strategies.registry import STRATEGIES
+
+#: The most candidates one strategy may offer before the engine gives up on it.
+MAX_SCAN = 5_000
+
+
+@dataclass(slots=True)
+class Result:
+    item: Item
+    score: float
+    strategy: str
+
+
+async def recommend(
+    catalog: CatalogStore,
+    tenant: str,
+    pod: Pod,
+    ctx: Context,
+    num_results: int,
+    exclude: set[str],
+) -> list[Result]:
+    """Fill up to ``num_results`` from the pod's pins and strategy chain, in order."""
+    test = predicate(ctx.filters)
+    banned = set(exclude) | set(ctx.seeds) | set(pod.rules.exclude)
+    if not pod.allow_repurchase:
+        banned |= ctx.history.purchased.keys()
+    cap = pod.rules.max_per_category
+    per_cat: dict[str, int] = {}
+    out: list[Result] = []
+
+    def take(item: Item | None, score: float, strategy: str) -> bool:
+        if item is None or item.id in banned or (test is not None and not test(item)):
+            return False
+        if cap is not None:
+            cat = item.categories[0] if item.categories else ""
+            if per_cat.get(cat, 0) >= cap:
+                return False
+            per_cat[cat] = per_cat.get(cat, 0) + 1
+        banned.add(item.id)
+        out.append(Result(item, score, strategy))
+        return True
+
+    if pod.rules.pin:
+        for item in await catalog.get_items(tenant, pod.rules.pin):
+            if len(out) < num_results:
+                take(item, 0.0, "pinned")
+    for name in pod.chain():
+        if len(out) >= num_results:
+            break
+        candidates: Iterator[tuple[str, float]] = STRATEGIES[name](ctx)
+        scanned = 0
+        while len(out) < num_results and scanned < MAX_SCAN:
+            chunk = list(islice(candidates, max(2 * (num_results - len(out)), 16)))
+            if not chunk:
+                break
+            scanned += len(chunk)
+            fresh = [c for c in chunk if c[0] not in banned]
+            items = await catalog.get_items(tenant, [c[0] for c in fresh])
+            for (_, score), item in zip(fresh, items, strict=True):
+                if take(item, score, name) and len(out) >= num_results:
+                    break
+    return out

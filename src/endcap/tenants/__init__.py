@@ -1,0 +1,1 @@
+"""Tenants: the shops one endcap deployment serves, and their keys."""

@@ -1,0 +1,174 @@
+"""One contract for every store back-end (Redis joins in its own issue)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from endcap.catalog.model import Item, ItemPatch
+from endcap.events.model import Event, Line
+from endcap.pods.model import Pod
+from endcap.store.protocol import Store, Tenant
+from endcap.store.url import StoreURLError, open_store
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+@pytest.fixture(params=["memory", "file"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path
+               ) -> Iterator[Callable[[], Store]]:
+    """Opens the back-end; for file:// a second call reopens the same directory."""
+    url = "memory://" if request.param == "memory" else f"file://{tmp_path / 'db'}"
+    opened: list[Store] = []
+
+    def make() -> Store:
+        opened.append(open_store(url))
+        return opened[-1]
+
+    yield make
+
+
+def view(eid: str, item: str, ts: float, user: str | None = None,
+         session: str | None = "s") -> Event:
+    return Event(event_id=eid, type="view", item_id=item, timestamp=ts, user_id=user,
+                 session_id=session)
+
+
+def test_tenants_and_keys(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        await s.create_tenant(Tenant(id="t", name="T", created_at=1.0), "pk", "sk")
+        assert (await s.resolve_key("pk")).kind == "public"  # type: ignore[union-attr]
+        cred = await s.resolve_key("sk")
+        assert cred is not None and (cred.tenant_id, cred.kind) == ("t", "secret")
+        assert await s.resolve_key("nope") is None
+        with pytest.raises(ValueError):
+            await s.create_tenant(Tenant(id="t", name="again", created_at=2.0), "a", "b")
+        assert [t.id for t in await s.list_tenants()] == ["t"]
+        assert (await s.get_tenant("t")) == Tenant(id="t", name="T", created_at=1.0)
+
+    run(go())
+
+
+def test_catalog(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        await s.upsert_items("t", [Item(id="a", price=1.0), Item(id="b", name="B")])
+        await s.upsert_items("u", [Item(id="a", price=99.0)])
+        got = await s.get_items("t", ["b", "zz", "a"])
+        assert [i.id if i else None for i in got] == ["b", None, "a"]
+        assert got[2] is not None and got[2].price == 1.0
+        new = await s.patch_item("t", "a", ItemPatch(name="A", price=None))
+        assert new is not None and (new.name, new.price) == ("A", None)
+        assert await s.patch_item("t", "zz", ItemPatch(name="x")) is None
+        assert await s.delete_item("t", "b") is True
+        assert await s.delete_item("t", "b") is False
+        assert [i.id for i in await s.all_items("t")] == ["a"]
+        assert await s.count_items("t") == 1
+        assert (await s.get_items("u", ["a"]))[0].price == 99.0  # type: ignore[union-attr]
+
+    run(go())
+
+
+def test_pods(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        assert await s.put_pod("t", Pod(id="p", strategy="bestsellers")) is True
+        assert await s.put_pod("t", Pod(id="p", strategy="trending")) is False
+        assert (await s.get_pod("t", "p")).strategy == "trending"  # type: ignore[union-attr]
+        assert await s.get_pod("u", "p") is None
+        assert [p.id for p in await s.list_pods("t")] == ["p"]
+        assert await s.delete_pod("t", "p") is True
+        assert await s.delete_pod("t", "p") is False
+
+    run(go())
+
+
+def test_event_log_is_idempotent_per_tenant(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        assert await s.append("t", [view("e1", "a", 1), view("e2", "b", 2)]) == [True, True]
+        assert await s.append("t", [view("e2", "b", 2), view("e3", "c", 3)]) == [False, True]
+        assert await s.append("u", [view("e1", "a", 1)]) == [True]
+        assert [e.event_id for e in await s.read_events("t")] == ["e1", "e2", "e3"]
+        assert await s.count_events("t") == 3
+        purchase = Event(event_id="p", type="purchase", user_id="x", timestamp=4.0,
+                         items=[Line(id="a", quantity=2, price=3.5)])
+        await s.append("t", [purchase])
+        assert (await s.read_events("t"))[-1] == purchase
+
+    run(go())
+
+
+def test_histories(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        events = [view("e1", "a", 1, user="u"), view("e2", "b", 2, session="s2"),
+                  view("e3", "c", 3, user="u")]
+        await s.append("t", events)
+        await s.apply("t", events)
+        hu, hs, hx = await s.histories("t", ["u:u", "s:s2", "u:nobody"])
+        assert [e[2] for e in hu.events] == ["a", "c"]
+        assert [e[2] for e in hs.events] == ["b"]
+        assert hx.events == []
+        assert (await s.histories("other", ["u:u"]))[0].events == []
+
+    run(go())
+
+
+def test_models_publish_and_rollback(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        assert await s.current_model("t") is None
+        await s.publish_model("t", "v1", b"one")
+        await s.publish_model("t", "v2", b"two")
+        assert await s.current_model("t") == "v2"
+        assert await s.load_model("t", "v1") == b"one"
+        assert await s.model_versions("t") == ["v1", "v2"]
+        assert await s.set_current_model("t", "v1") is True
+        assert await s.current_model("t") == "v1"
+        assert await s.set_current_model("t", "v9") is False
+        assert await s.current_model("u") is None
+
+    run(go())
+
+
+def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'db'}"
+
+    async def write() -> None:
+        s = open_store(url)
+        await s.create_tenant(Tenant(id="t", name="T", created_at=1.0), "pk", "sk")
+        await s.upsert_items("t", [Item(id="a")])
+        await s.put_pod("t", Pod(id="p", strategy="bestsellers"))
+        events = [view("e1", "a", 1, user="u")]
+        await s.append("t", events)
+        await s.apply("t", events)
+        await s.publish_model("t", "v1", b"m")
+        await s.close()
+
+    async def read() -> None:
+        s = open_store(url)
+        assert (await s.resolve_key("sk")) is not None
+        assert (await s.get_items("t", ["a"]))[0] is not None
+        assert await s.get_pod("t", "p") is not None
+        assert (await s.histories("t", ["u:u"]))[0].events[0][2] == "a"
+        assert await s.current_model("t") == "v1"
+        assert await s.append("t", [view("e1", "a", 1)]) == [False]
+        await s.close()
+
+    run(write())
+    run(read())
+
+
+@pytest.mark.parametrize("url", ["redis+sentinel://x", "file://", "memory://?sync=maybe",
+                                 "memory://?colour=red"])
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(StoreURLError):
+        open_store(url)
