@@ -1,0 +1,53 @@
+"""Strategies from the shopper's own history: recently viewed and for you."""
+
+from __future__ import annotations
+
+from endcap.strategies.base import Candidates, Context
+from endcap.strategies.ranked import merge_rows
+
+#: How many of the shopper's latest distinct items ``for_you`` starts from.
+FOR_YOU_ITEMS = 20
+#: How much each event kind says about taste; an item takes its strongest.
+KIND_WEIGHTS = {"purchase": 1.0, "add_to_cart": 0.7, "click": 0.4, "view": 0.25}
+#: Each older distinct item weighs this much less than the next newer one.
+RECENCY_DECAY = 0.85
+
+
+def recently_viewed(ctx: Context) -> Candidates:
+    """The shopper's viewed or clicked items, newest first, leaving out those bought since;
+    the k-th scores 1 / (k + 1). Needs no model."""
+    for rank, (item, _) in enumerate(ctx.history.viewed_newest_first()):
+        yield item, 1.0 / (rank + 1)
+
+
+def for_you(ctx: Context) -> Candidates:
+    """Items related to what the shopper did lately.
+
+    The latest ``FOR_YOU_ITEMS`` distinct items of the history that the model knows,
+    newest first, weigh KIND_WEIGHTS[strongest kind] * RECENCY_DECAY ** position; their
+    ``related`` lists are scaled by that and summed per item. Those items themselves
+    are left out: the shopper knows them, and ``recently_viewed`` is there to show them
+    again (older purchases are the engine's repurchase rule's business). Recency is by
+    position, not clock time, so a returning shopper's last visit still counts fully.
+    An empty history yields nothing.
+    """
+    model = ctx.model
+    if model is None:
+        return
+    index = model.index
+    weight: dict[int, float] = {}  # in first-seen (newest first) order
+    for _, kind, item in reversed(ctx.history.events):
+        i = index.get(item)
+        w = KIND_WEIGHTS.get(kind)
+        if i is None or w is None:
+            continue
+        if i in weight:
+            if w > weight[i]:
+                weight[i] = w
+        elif len(weight) < FOR_YOU_ITEMS:
+            weight[i] = w
+    if not weight:
+        return
+    rows = list(weight)
+    weights = [w * RECENCY_DECAY ** k for k, w in enumerate(weight.values())]
+    yield from merge_rows(model, rows, weights, (model.related.idx, model.related.score))
