@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]*)`")
 
 
 class EndcapError(Exception):
@@ -60,12 +61,16 @@ class Unavailable(EndcapError):
 
 
 def field_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str | None:
-    """The JSON path msgspec blames (``items[3].price``), or None for the whole body."""
-    m = _PATH.search(str(err))
-    if not m:
-        return None
-    path = m.group("path").lstrip(".")
-    return path or None
+    """The JSON path msgspec blames (``items[3].price``), or None for the whole body.
+
+    For an unknown or missing field the path names that field itself."""
+    text = str(err)
+    m = _PATH.search(text)
+    path = m.group("path") if m else ""
+    named = _NAMED.match(text)
+    if named:
+        path += "." + named.group("name")
+    return path.lstrip(".") or None
 
 
 def message_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str:

@@ -27,12 +27,16 @@ def test_no_server_error_for_any_input(tmp_path: Path,
         str(Path(sys.executable).parent / "schemathesis"), "run",
         server.url + "/openapi.json",
         "--header", f"Authorization: Bearer {tenant.secret_token}",
+        # Not positive_data_acceptance / negative_data_rejection: a batch of events is
+        # judged event by event (202 with the rejected ones listed), and JSON Schema's
+        # "date-time" format is not enforced by the generator.
         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                    "response_schema_conformance",
+                    "response_schema_conformance,response_headers_conformance,"
+                    "unsupported_method",
         "--max-examples", "40", "--seed", "20261127", "--workers", "2",
-        "--generation-database", "none", "--no-color", "--request-timeout", "10",
+        "--generation-database", "none", "--no-color", "--request-timeout", "30",
         "--suppress-health-check", "all",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    assert out.returncode == 0, out.stdout[-20000:] + out.stderr[-2000:]
     assert server.proc is not None and server.proc.poll() is None  # still alive

@@ -7,7 +7,7 @@ import pytest
 
 from endcap.api.recommend import parse_query
 from endcap.catalog.ingest import parse_items, parse_patch
-from endcap.errors import BadRequest, Invalid, TooLarge
+from endcap.errors import BadRequest, Invalid
 from endcap.events.ingest import decode_events
 from endcap.events.validate import to_epoch, validate_events
 
@@ -32,7 +32,7 @@ def test_events_one_verdict_each() -> None:
     assert good[0][1].timestamp == 5.0  # a missing time is "now"
     fields = {r.index: r.field for r in bad}
     assert fields == {1: "item_id", 2: "items", 3: "query", 4: "type", 5: "user_id",
-                      6: None, 7: "items[0].quantity", 8: None, 9: "items"}
+                      6: "extra", 7: "items[0].quantity", 8: None, 9: "items"}
     assert all(r.reason for r in bad)
     assert {r.index: r.event_id for r in bad}[6] == "g"
 
@@ -58,7 +58,7 @@ def test_decode_events_fast_and_slow_paths_agree() -> None:
     for body in (b"{", b"", b"3", b"[]", b'"x"'):
         with pytest.raises(BadRequest):
             decode_events(body, 1.0)
-    with pytest.raises(TooLarge):
+    with pytest.raises(Invalid):
         decode_events(msgspec.json.encode([{"event_id": str(i)} for i in range(1001)]), 1.0)
 
 
@@ -75,7 +75,7 @@ def test_items_all_or_nothing() -> None:
     assert e.value.details["line"] == 2
     with pytest.raises(BadRequest):
         parse_items(b"   ", ndjson=False)
-    with pytest.raises(TooLarge):
+    with pytest.raises(Invalid):
         parse_items(msgspec.json.encode([{"id": str(i)} for i in range(10_001)]), ndjson=False)
     with pytest.raises(Invalid):
         parse_items(b'[{"id": "a\\u0000b"}]', ndjson=False)

@@ -51,7 +51,9 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
         detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-        return JSON(error_body(code, f"{detail}: {request.method} {request.url.path}"), status)
+        headers = exc.headers if isinstance(exc, HTTPException) else None
+        return JSON(error_body(code, f"{detail}: {request.method} {request.url.path}"), status,
+                    headers=headers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

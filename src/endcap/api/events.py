@@ -19,8 +19,9 @@ async def post_events(state: AppState, request: Request, cred: Credential) -> Re
     body = await read_body(request, min(MAX_EVENTS_BODY, state.settings.max_body_bytes))
     good, bad = decode_events(body, time.time())
     result = await ingest(state.store, cred.tenant_id, good, bad)
+    status = 422 if result.rejected and not (result.accepted or result.duplicated) else 202
     m = state.metrics.events
     m.labels("accepted").inc(result.accepted)
     m.labels("duplicated").inc(result.duplicated)
     m.labels("rejected").inc(result.rejected)
-    return JSON(result, 202)
+    return JSON(result, status)

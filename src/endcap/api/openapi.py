@@ -140,6 +140,9 @@ def build_openapi() -> dict[str, Any]:
                  "maxItems": MAX_EVENTS_PER_REQUEST}]})},
             "responses": {"202": _resp("Counts of accepted, duplicated and rejected events",
                                        _ref("IngestResult")),
+                          "422": _resp("Every event was rejected (the counts and reasons), "
+                                       "or too many events",
+                                       {"oneOf": [_ref("IngestResult"), _ref("Error")]}),
                           **_errs("400", "401", "403", "413")},
         }},
         "/v1/items": {"put": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from endcap.stream.history import ShopperHistory
 MAX_SEEDS = 50
 MAX_EXCLUDE = 1_000
 MAX_ID = 256
+#: Ids may hold any character but control characters (the same rule as the schemas).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -65,8 +68,9 @@ def parse_query(pairs: list[tuple[str, str]]) -> RecQuery:
 
 
 def _id(name: str, value: str) -> str:
-    if not value or len(value) > MAX_ID or not value.isprintable():
-        raise BadRequest(f"{name} must be 1 to {MAX_ID} printable characters", field=name)
+    if not value or len(value) > MAX_ID or _CONTROL.search(value):
+        raise BadRequest(f"{name} must be 1 to {MAX_ID} characters, none a control character",
+                         field=name)
     return value
 
 
@@ -117,6 +121,9 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     m.pod_latency.labels(label).observe(time.perf_counter() - start)
     if not results:
         m.pod_empty.labels(label).inc()
+    per_strategy: dict[str, int] = {}
     for r in results:
-        m.strategy_results.labels(r.strategy).inc()
+        per_strategy[r.strategy] = per_strategy.get(r.strategy, 0) + 1
+    for name, count in per_strategy.items():
+        m.strategy_results.labels(name).inc(count)
     return JSON(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from endcap.catalog.model import MAX_ITEMS_PER_REQUEST, Item, ItemPatch
-from endcap.errors import BadRequest, Invalid, TooLarge, field_of, message_of
+from endcap.errors import BadRequest, Invalid, field_of, message_of
 
 _items = msgspec.json.Decoder(list[Item])
 _item = msgspec.json.Decoder(Item)
@@ -18,8 +18,8 @@ def parse_items(body: bytes, *, ndjson: bool) -> list[Item]:
         raise BadRequest("empty body: send a JSON array of items or NDJSON", field="body")
     items = _parse_ndjson(body) if ndjson else _parse_array(body)
     if len(items) > MAX_ITEMS_PER_REQUEST:
-        raise TooLarge(f"{len(items)} items in one request; the limit is "
-                       f"{MAX_ITEMS_PER_REQUEST}", field="body")
+        raise Invalid(f"{len(items)} items in one request; the limit is "
+                      f"{MAX_ITEMS_PER_REQUEST}", field="body")
     seen: set[str] = set()
     for i, it in enumerate(items):
         if it.id in seen:
@@ -33,7 +33,7 @@ def _parse_array(body: bytes) -> list[Item]:
     try:
         return _items.decode(body)
     except msgspec.ValidationError as e:
-        raise Invalid(message_of(e), field=field_of(e)) from None
+        raise Invalid(message_of(e), field=field_of(e) or "body") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"malformed JSON: {e}", field="body") from None
 
@@ -59,6 +59,6 @@ def parse_patch(body: bytes) -> ItemPatch:
     try:
         return _patch.decode(body)
     except msgspec.ValidationError as e:
-        raise Invalid(message_of(e), field=field_of(e)) from None
+        raise Invalid(message_of(e), field=field_of(e) or "body") from None
     except msgspec.DecodeError as e:
         raise BadRequest(f"malformed JSON: {e}", field="body") from None

@@ -45,13 +45,13 @@ class ItemPatch(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=
     description: Text | UnsetType = UNSET
     url: ShortText | UnsetType = UNSET
     image_url: ShortText | UnsetType = UNSET
-    price: Price | None | UnsetType = UNSET
+    price: Price | UnsetType | None = UNSET
     currency: Annotated[str, Meta(max_length=8)] | UnsetType = UNSET
     categories: Annotated[list[CategoryPath], Meta(max_length=50)] | UnsetType = UNSET
     brand: ShortText | UnsetType = UNSET
     facets: Annotated[dict[ShortText, FacetValue], Meta(max_length=100)] | UnsetType = UNSET
     in_stock: bool | UnsetType = UNSET
-    created_at: datetime | None | UnsetType = UNSET
+    created_at: datetime | UnsetType | None = UNSET
     metadata: dict[ShortText, Any] | UnsetType = UNSET
 
 

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from endcap.errors import BadRequest, TooLarge
+from endcap.errors import BadRequest, Invalid
 from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
 from endcap.events.validate import Rejection, check_event, to_epoch, validate_events
 from endcap.store.protocol import CatalogStore, EventLog, StateStore
@@ -60,8 +60,8 @@ def _check_size(n: int) -> None:
     if n == 0:
         raise BadRequest("no events in the request", field="body")
     if n > MAX_EVENTS_PER_REQUEST:
-        raise TooLarge(f"{n} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}",
-                       field="body")
+        raise Invalid(f"{n} events in one request; the limit is {MAX_EVENTS_PER_REQUEST}",
+                      field="body")
 
 
 async def ingest(

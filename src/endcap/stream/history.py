@@ -28,9 +28,8 @@ class ShopperHistory:
         ts = float(event.timestamp or 0.0)  # type: ignore[arg-type]
         for item in event.item_ids():
             self._insert((ts, event.type, item))
-            if event.type == "purchase":
-                if ts >= self.purchased.get(item, -1.0):
-                    self.purchased[item] = ts
+            if event.type == "purchase" and ts >= self.purchased.get(item, -1.0):
+                self.purchased[item] = ts
         if len(self.events) > MAX_EVENTS:
             del self.events[: len(self.events) - MAX_EVENTS]
         if len(self.purchased) > MAX_PURCHASED:
