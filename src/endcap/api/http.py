@@ -101,7 +101,7 @@ def endpoint(state: AppState, route: str, need: KeyKind, fn: Handler) -> Endpoin
             log.exception("unhandled error on %s %s", request.method, route)
             response = JSON(error_body("internal", "internal error"), 500)
         latency.observe(time.perf_counter() - start)
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        metrics.request(route, request.method, response.status_code).inc()
         return response
 
     return handle

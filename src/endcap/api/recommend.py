@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +35,7 @@ class RecQuery:
     exclude: list[str] = field(default_factory=list)
     num_results: int | None = None
     query: str | None = None
-    filters: Filters = field(default_factory=Filters)
+    filters: Filters | None = None
 
 
 def parse_query(pairs: list[tuple[str, str]]) -> RecQuery:
@@ -67,6 +68,22 @@ def parse_query(pairs: list[tuple[str, str]]) -> RecQuery:
     return q
 
 
+def query_pairs(raw: bytes) -> list[tuple[str, str]]:
+    """``a=1&b=%20x`` as pairs, blank values kept; decodes only what needs decoding
+    (Starlette's QueryParams costs several times more on this path)."""
+    if not raw:
+        return []
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    out = []
+    for part in text.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            out.append((key, value))
+    return out
+
+
 def _id(name: str, value: str) -> str:
     if not value or len(value) > MAX_ID or _CONTROL.search(value):
         raise BadRequest(f"{name} must be 1 to {MAX_ID} characters, none a control character",
@@ -81,7 +98,7 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     pod = await state.store.get_pod(tenant, pod_id)
     if pod is None:
         raise NotFound(f"unknown pod {pod_id!r}", field="pod_id")
-    q = parse_query(request.query_params.multi_items())
+    q = parse_query(query_pairs(request.scope["query_string"]))
     store = state.store
     if q.seeds:
         found = await store.get_items(tenant, q.seeds)
@@ -99,31 +116,33 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     if model is None and not state.models.known(tenant):
         model = await state.models.refresh(tenant)
     ctx = Context(model=model, seeds=q.seeds, history=history,
-                  filters=narrow(pod.filters, q.filters), now=time.time())
+                  filters=pod.filters if q.filters is None else narrow(pod.filters, q.filters),
+                  now=time.time(),
+                  exclude_bought=not pod.allow_repurchase)
     n = q.num_results or pod.num_results
     results = await recommend(store, tenant, pod, ctx, n, set(q.exclude))
     body = {
         "pod": {"id": pod.id, "display_name": pod.display_name, "strategy": pod.strategy},
-        "result_id": uuid.uuid4().hex,
+        "result_id": os.urandom(16).hex(),
         "variant": None,
         "model_version": model.version if model else None,
         "results": [
             {"id": r.item.id, "name": r.item.name, "price": r.item.price,
              "image_url": r.item.image_url, "url": r.item.url,
-             "score": round(r.score, 6), "strategy": r.strategy}
+             "score": r.score, "strategy": r.strategy}
             for r in results
         ],
         "total": len(results),
     }
     m = state.metrics
-    label = m.pod_label(pod.id)
-    m.pod_requests.labels(label).inc()
-    m.pod_latency.labels(label).observe(time.perf_counter() - start)
+    series = m.pod(pod.id)
+    series.requests.inc()
+    series.latency.observe(time.perf_counter() - start)
     if not results:
-        m.pod_empty.labels(label).inc()
+        series.empty.inc()
     per_strategy: dict[str, int] = {}
     for r in results:
         per_strategy[r.strategy] = per_strategy.get(r.strategy, 0) + 1
     for name, count in per_strategy.items():
-        m.strategy_results.labels(name).inc(count)
+        m.strategy(name).inc(count)
     return JSON(body)

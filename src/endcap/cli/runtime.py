@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from endcap.settings import ServeSettings
 
@@ -39,12 +39,13 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 100)
 
 
-async def serve(app: Starlette, settings: ServeSettings,
+async def serve(app: ASGIApp, settings: ServeSettings,
                 before: Callable[[], Awaitable[None]] | None = None) -> None:
     """Serve ``app`` with uvicorn (httptools, one worker) until interrupted."""
     config = uvicorn.Config(app, host=settings.host, port=settings.port,
                             http="httptools", log_level=settings.log_level,
                             access_log=settings.access_log, lifespan="on",
+                            proxy_headers=False, server_header=False,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     if before is not None:

@@ -6,6 +6,8 @@ values come from small fixed sets; pod ids, which tenants choose, are capped.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
@@ -44,13 +46,37 @@ class ApiMetrics:
         self.model_trained_at = Gauge("endcap_api_model_trained_timestamp_seconds",
                                       "When the served model was trained", ["tenant"],
                                       registry=r)
-        self._pods: set[str] = set()
+        self._pods: dict[str, PodSeries] = {}
+        self._strategies: dict[str, Counter] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
 
-    def pod_label(self, pod_id: str) -> str:
-        """``pod_id`` itself for the first :data:`MAX_POD_LABELS` pods, else "other"."""
-        if pod_id in self._pods:
-            return pod_id
-        if len(self._pods) < MAX_POD_LABELS:
-            self._pods.add(pod_id)
-            return pod_id
-        return "other"
+    def pod(self, pod_id: str) -> PodSeries:
+        """The series of one pod (labels resolved once: ``labels()`` costs microseconds).
+        The first :data:`MAX_POD_LABELS` pods get their own label, the rest "other"."""
+        series = self._pods.get(pod_id)
+        if series is None:
+            label = pod_id if len(self._pods) < MAX_POD_LABELS else "other"
+            series = PodSeries(self.pod_requests.labels(label), self.pod_latency.labels(label),
+                               self.pod_empty.labels(label))
+            if label != "other":
+                self._pods[pod_id] = series
+        return series
+
+    def strategy(self, name: str) -> Counter:
+        child = self._strategies.get(name)
+        if child is None:
+            child = self._strategies[name] = self.strategy_results.labels(name)
+        return child
+
+    def request(self, route: str, method: str, status: int) -> Counter:
+        key = (route, method, status)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(route, method, str(status))
+        return child
+
+
+class PodSeries(NamedTuple):
+    requests: Counter
+    latency: Histogram
+    empty: Counter

@@ -40,14 +40,14 @@ async def recommend(
     """Fill up to ``num_results`` from the pod's pins and strategy chain, in order."""
     test = predicate(ctx.filters)
     banned = set(exclude) | set(ctx.seeds) | set(pod.rules.exclude)
-    if not pod.allow_repurchase:
-        banned |= ctx.history.purchased.keys()
+    bought = {} if pod.allow_repurchase else ctx.history.purchased
     cap = pod.rules.max_per_category
     per_cat: dict[str, int] = {}
     out: list[Result] = []
 
     def take(item: Item | None, score: float, strategy: str) -> bool:
-        if item is None or item.id in banned or (test is not None and not test(item)):
+        if item is None or item.id in banned or item.id in bought or (
+                test is not None and not test(item)):
             return False
         if cap is not None:
             cat = item.categories[0] if item.categories else ""

@@ -79,6 +79,7 @@ class EmbeddedStore:
         self._lock = asyncio.Lock()
         self._tenants: dict[str, Tenant] = {}
         self._keys: dict[str, Credential] = {}
+        self._by_key: dict[str, Credential] = {}
         self._items: dict[str, dict[str, Item]] = {}
         self._pods: dict[str, dict[str, Pod]] = {}
         self._hist: dict[str, dict[str, ShopperHistory]] = {}
@@ -149,10 +150,15 @@ class EmbeddedStore:
         return sorted(self._tenants.values(), key=lambda t: t.created_at)
 
     async def resolve_key(self, key: str) -> Credential | None:
+        cred = self._by_key.get(key)
+        if cred is not None:
+            return cred
         h = hash_key(key)
         cred = self._keys.get(h)
         if cred is None:  # a tenant created by another process (``endcap tenants create``)
             cred = await self._read(lambda db: self._key_from_db(db, h))
+        if cred is not None and len(self._by_key) < 10_000:
+            self._by_key[key] = cred  # skip the hash next time
         return cred
 
     def _key_from_db(self, db: sqlite3.Connection, key_hash: str) -> Credential | None:

@@ -29,6 +29,9 @@ class Context:
     history: ShopperHistory = field(default_factory=ShopperHistory)
     filters: Filters = field(default_factory=Filters)
     now: float = 0.0
+    #: Whether the pod hides what the shopper bought (the engine drops those anyway; a
+    #: strategy may drop them early, in bulk, to spare the engine the lookups).
+    exclude_bought: bool = True
 
 
 Strategy = Callable[[Context], Candidates]

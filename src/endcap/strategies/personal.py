@@ -24,7 +24,8 @@ def for_you(ctx: Context) -> Candidates:
     """Items related to what the shopper did lately.
 
     The latest ``FOR_YOU_ITEMS`` distinct items of the history that the model knows,
-    newest first, weigh KIND_WEIGHTS[strongest kind] * RECENCY_DECAY ** position; their
+    newest first, weigh KIND_WEIGHTS[strongest kind among the entries back to the
+    oldest of them] * RECENCY_DECAY ** position; their
     ``related`` lists are scaled by that and summed per item. Those items themselves
     are left out: the shopper knows them, and ``recently_viewed`` is there to show them
     again (older purchases are the engine's repurchase rule's business). Recency is by
@@ -46,8 +47,13 @@ def for_you(ctx: Context) -> Candidates:
                 weight[i] = w
         elif len(weight) < FOR_YOU_ITEMS:
             weight[i] = w
+        else:  # the window is full: older entries no longer count
+            break
     if not weight:
         return
     rows = list(weight)
     weights = [w * RECENCY_DECAY ** k for k, w in enumerate(weight.values())]
-    yield from merge_rows(model, rows, weights, (model.related.idx, model.related.score))
+    bought = ctx.history.purchased if ctx.exclude_bought else {}
+    drop = [j for j in map(index.get, bought) if j is not None]
+    yield from merge_rows(model, rows, weights, (model.related.idx, model.related.score),
+                          drop)
