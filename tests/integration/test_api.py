@@ -243,3 +243,25 @@ def test_system_endpoints(api: tuple[Server, Tenant, httpx.Client, httpx.Client]
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = httpx.post(server.url + "/healthz")
     assert r.status_code == 405 and "error" in r.json()
+
+
+def test_oversize_bodies_are_refused(tmp_path: Path, start_server: Callable[..., Server]
+                                     ) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    tenant = create_tenant(url, "shop")
+    server = start_server(url, ENDCAP_MAX_BODY_BYTES="4096")
+    sec = {"Authorization": f"Bearer {tenant.secret_token}"}
+    big = [{"id": f"item-{n}", "name": "x" * 100} for n in range(100)]
+    r = httpx.put(server.url + "/v1/items", json=big, headers=sec)
+    assert r.status_code == 413 and r.json()["error"]["details"]["field"] == "body"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
+        yield b"["
+        for n in range(100):
+            yield b'{"id": "c%d", "name": "%s"},' % (n, b"x" * 100)
+        yield b'{"id": "last"}]'
+
+    r = httpx.put(server.url + "/v1/items", content=chunks(), headers=sec)
+    assert r.status_code == 413
+    assert httpx.get(server.url + "/v1/items/item-0", headers=sec).status_code == 404
+    assert httpx.get(server.url + "/v1/items/last", headers=sec).status_code == 404

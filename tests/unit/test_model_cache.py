@@ -197,8 +197,12 @@ def test_a_corrupt_first_artifact_serves_nothing_until_a_good_one() -> None:
         with pytest.raises(Exception):  # noqa: B017
             await cache.refresh("t")
         assert cache.get("t") is None
+        assert cache.known("t")  # still polled, so a good version will be picked up
+        # a request is served without a model rather than failed
+        assert await cache.ensure("t") is None
         await store.publish_model("t", "v1", V1.to_bytes())
         check_complete(await cache.refresh("t"), V1)
+        assert await cache.ensure("t") is not None
 
     with_store(body)
 

@@ -37,6 +37,17 @@ def test_events_one_verdict_each() -> None:
     assert {r.index: r.event_id for r in bad}[6] == "g"
 
 
+def test_events_dated_far_ahead_are_refused() -> None:
+    day = 24 * 3600
+    raw = [{"event_id": str(n), "type": "view", "user_id": "u", "item_id": "x",
+            "timestamp": 1_000_000 + dt} for n, dt in enumerate((-day, day - 1, day + 1))]
+    good, bad = validate_events(raw, now=1_000_000)
+    assert [i for i, _ in good] == [0, 1]
+    assert [(r.index, r.field) for r in bad] == [(2, "timestamp")]
+    fast_good, fast_bad = decode_events(msgspec.json.encode(raw), 1_000_000)
+    assert [i for i, _ in fast_good] == [0, 1] and [r.index for r in fast_bad] == [2]
+
+
 def test_timestamps() -> None:
     assert to_epoch(datetime(2011, 1, 1, tzinfo=UTC), 0) == 1293840000.0
     assert to_epoch(datetime(2011, 1, 1), 0) == 1293840000.0  # naive is UTC

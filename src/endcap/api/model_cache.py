@@ -31,11 +31,13 @@ class ModelCache:
         return tenant in self._models
 
     async def refresh(self, tenant: str) -> Model | None:
-        """Load the tenant's current version if it is not the one served."""
+        """Load the tenant's current version if it is not the one served. Raises if the
+        artifact cannot be loaded; the tenant is then still polled, and whatever was
+        served before is served still."""
+        self._models.setdefault(tenant, None)  # polled from now on, even if loading fails
         version = await self._store.current_model(tenant)
         served = self._models.get(tenant)
         if version is None or (served is not None and served.version == version):
-            self._models.setdefault(tenant, None)
             return served
         data = await self._store.load_model(tenant, version)
         if data is None:
@@ -44,6 +46,17 @@ class ModelCache:
         self._models[tenant] = model
         log.info("serving model %s for tenant %s", version, tenant)
         return model
+
+    async def ensure(self, tenant: str) -> Model | None:
+        """For a request: the tenant's model, loading it on first sight; a broken
+        artifact is logged and the request served without a model rather than failed."""
+        if self.known(tenant):
+            return self.get(tenant)
+        try:
+            return await self.refresh(tenant)
+        except Exception:
+            log.exception("could not load the model of tenant %s; serving without it", tenant)
+            return self.get(tenant)
 
     async def run(self) -> None:
         """Poll for new versions of every tenant seen so far, forever."""

@@ -113,8 +113,8 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     history = ShopperHistory.merged(await store.histories(tenant, keys)) if keys \
         else ShopperHistory()
     model = state.models.get(tenant)
-    if model is None and not state.models.known(tenant):
-        model = await state.models.refresh(tenant)
+    if model is None:
+        model = await state.models.ensure(tenant)
     ctx = Context(model=model, seeds=q.seeds, history=history,
                   filters=pod.filters if q.filters is None else narrow(pod.filters, q.filters),
                   now=time.time(),

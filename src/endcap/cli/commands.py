@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -69,7 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.data_dir).expanduser() if args.data_dir else demo.default_dir()
     settings = load_settings({"host": args.host, "port": args.port,
-                              "store_url": f"file://{path.resolve()}"})
+                              "store_url": f"file://{path.resolve()}",
+                              "train_interval_seconds": None if "ENDCAP_TRAIN_INTERVAL_SECONDS"
+                              in os.environ else demo.RETRAIN_SECONDS})
     setup_logging(settings.log_level)
     if args.reset:
         demo.reset(path)

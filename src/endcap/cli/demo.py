@@ -18,6 +18,8 @@ from endcap.tenants.service import create_tenant
 TENANT = "demo"
 CREDENTIALS = "demo-credentials.json"
 BATCH = 1_000
+#: The demo retrains this often, so the events you send reach the models too.
+RETRAIN_SECONDS = 900.0
 
 #: The demo's placements, each a strategy with a fallback.
 DEMO_PODS = [

@@ -8,7 +8,7 @@ import msgspec
 
 from endcap.errors import BadRequest, Invalid
 from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
-from endcap.events.validate import Rejection, check_event, to_epoch, validate_events
+from endcap.events.validate import Rejection, settle, validate_events
 from endcap.store.protocol import CatalogStore, EventLog, StateStore
 
 _fast = msgspec.json.Decoder(Event | list[Event])
@@ -40,9 +40,8 @@ def decode_events(body: bytes, now: float) -> tuple[list[tuple[int, Event]], lis
         _check_size(len(events))
         good, bad = [], []
         for i, ev in enumerate(events):
-            problem = check_event(ev)
+            problem = settle(ev, now)
             if problem is None:
-                ev.timestamp = to_epoch(ev.timestamp, now)
                 good.append((i, ev))
             else:
                 bad.append(Rejection(i, problem[1], problem[0], ev.event_id))

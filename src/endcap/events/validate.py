@@ -38,6 +38,23 @@ def check_event(event: Event) -> tuple[str, str] | None:
     return None
 
 
+#: How far ahead of the server's clock an event may be dated (clock skew, time zones).
+MAX_FUTURE_SECONDS = 24 * 3600
+
+
+def settle(event: Event, now: float) -> tuple[str, str] | None:
+    """Check ``event`` (see :func:`check_event`) and set its timestamp to epoch seconds;
+    an event dated more than a day ahead is refused, as it would skew every model."""
+    problem = check_event(event)
+    if problem is not None:
+        return problem
+    ts = to_epoch(event.timestamp, now)
+    if ts > now + MAX_FUTURE_SECONDS:
+        return "timestamp", "timestamp is more than a day in the future"
+    event.timestamp = ts
+    return None
+
+
 def to_epoch(ts: datetime | float | None, now: float) -> float:
     """Epoch seconds of an event time; naive datetimes are UTC, a missing time is ``now``."""
     if ts is None:
@@ -68,10 +85,9 @@ def validate_events(
         except msgspec.ValidationError as e:
             bad.append(Rejection(i, message_of(e), field_of(e), eid))
             continue
-        problem = check_event(event)
+        problem = settle(event, now)
         if problem is not None:
             bad.append(Rejection(i, problem[1], problem[0], eid))
             continue
-        event.timestamp = to_epoch(event.timestamp, now)
         good.append((i, event))
     return good, bad

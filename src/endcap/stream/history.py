@@ -32,6 +32,10 @@ class ShopperHistory:
                 self.purchased[item] = ts
         if len(self.events) > MAX_EVENTS:
             del self.events[: len(self.events) - MAX_EVENTS]
+        self.trim_purchased()
+
+    def trim_purchased(self) -> None:
+        """Forget the oldest purchases beyond :data:`MAX_PURCHASED`."""
         if len(self.purchased) > MAX_PURCHASED:
             oldest = sorted(self.purchased, key=self.purchased.__getitem__)
             for item in oldest[: len(self.purchased) - MAX_PURCHASED]:
@@ -73,4 +77,5 @@ class ShopperHistory:
             for item, ts in h.purchased.items():
                 if ts > out.purchased.get(item, -1.0):
                     out.purchased[item] = ts
+        out.trim_purchased()
         return out
