@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -76,3 +76,17 @@ def field_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str | None:
 def message_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str:
     """msgspec's message without its trailing path (the path goes in ``field``)."""
     return _PATH.sub("", str(err))
+
+
+T = TypeVar("T")
+
+
+def decode(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """``body`` decoded, or :class:`Invalid` (422) naming the bad field, or
+    :class:`BadRequest` (400) for malformed JSON."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as e:
+        raise Invalid(message_of(e), field=field_of(e) or "body") from None
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"malformed JSON: {e}", field="body") from None

@@ -151,6 +151,8 @@ def test_pods_crud_and_validation(api: tuple[Server, Tenant, httpx.Client, httpx
     r = sec.put("/v1/pods/bad", json={"strategy": "bestsellers", "num_results": 0})
     assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "num_results"
     assert sec.get("/v1/pods/bad").status_code == 404
+    r = sec.put("/v1/pods/-bad", json={"strategy": "bestsellers"})
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "pod_id"
     assert sec.delete("/v1/pods/similar").status_code == 204
     assert pub.get("/v1/pods/similar/recommendations").status_code == 404
 

@@ -11,7 +11,7 @@ from endcap import __version__
 from endcap.catalog.model import Item, ItemPatch
 from endcap.events.ingest import IngestResult
 from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
-from endcap.pods.model import MAX_RESULTS, STRATEGIES, Pod, PodBody
+from endcap.pods.model import MAX_RESULTS, POD_ID_PATTERN, STRATEGIES, Pod, PodBody
 
 _REF = "#/components/schemas/{name}"
 
@@ -51,7 +51,7 @@ def _param(name: str, where: str, schema: dict[str, Any], desc: str, **kw: Any
 
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^\x00-\x1f\x7f]+$"}
-_POD_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+_POD_ID = {"type": "string", "pattern": POD_ID_PATTERN}
 
 _RESULT = {
     "type": "object",

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from endcap.api.http import JSON, AppState, read_body
-from endcap.errors import BadRequest, Invalid, NotFound, field_of, message_of
-from endcap.pods.model import Pod, PodBody
+from endcap.errors import Invalid, NotFound, decode
+from endcap.pods.model import POD_ID_PATTERN, Pod, PodBody
 from endcap.store.protocol import Credential
 
 _body = msgspec.json.Decoder(PodBody)
+_POD_ID = re.compile(POD_ID_PATTERN)
 MAX_POD_BODY = 1024 * 1024
 
 
@@ -32,14 +35,12 @@ async def get_pod(state: AppState, request: Request, cred: Credential) -> Respon
 
 async def put_pod(state: AppState, request: Request, cred: Credential) -> Response:
     raw = await read_body(request, MAX_POD_BODY)
-    try:
-        body = _body.decode(raw)
-        pod = msgspec.convert({"id": _pod_id(request), **msgspec.structs.asdict(body)}, Pod,
-                              from_attributes=True)
-    except msgspec.ValidationError as e:
-        raise Invalid(message_of(e), field=field_of(e) or "pod_id") from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"malformed JSON: {e}", field="body") from None
+    body = decode(_body, raw)
+    pod_id = _pod_id(request)
+    if not _POD_ID.match(pod_id):
+        raise Invalid("a pod id is 1 to 64 letters, digits, '_', '.' or '-', starting with a "
+                      "letter or digit", field="pod_id")
+    pod = Pod(id=pod_id, **msgspec.structs.asdict(body))
     created = await state.store.put_pod(cred.tenant_id, pod)
     return JSON(pod, 201 if created else 200)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from endcap.catalog.model import MAX_ITEMS_PER_REQUEST, Item, ItemPatch
-from endcap.errors import BadRequest, Invalid, field_of, message_of
+from endcap.errors import BadRequest, Invalid, decode, field_of, message_of
 
 _items = msgspec.json.Decoder(list[Item])
 _item = msgspec.json.Decoder(Item)
@@ -30,12 +30,7 @@ def parse_items(body: bytes, *, ndjson: bool) -> list[Item]:
 
 
 def _parse_array(body: bytes) -> list[Item]:
-    try:
-        return _items.decode(body)
-    except msgspec.ValidationError as e:
-        raise Invalid(message_of(e), field=field_of(e) or "body") from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"malformed JSON: {e}", field="body") from None
+    return decode(_items, body)
 
 
 def _parse_ndjson(body: bytes) -> list[Item]:
@@ -56,9 +51,4 @@ def _parse_ndjson(body: bytes) -> list[Item]:
 
 def parse_patch(body: bytes) -> ItemPatch:
     """A partial item update, or an error naming the bad field."""
-    try:
-        return _patch.decode(body)
-    except msgspec.ValidationError as e:
-        raise Invalid(message_of(e), field=field_of(e) or "body") from None
-    except msgspec.DecodeError as e:
-        raise BadRequest(f"malformed JSON: {e}", field="body") from None
+    return decode(_patch, body)

@@ -22,7 +22,8 @@ STRATEGIES: tuple[StrategyName, ...] = (
     "bestsellers", "trending", "recently_viewed", "alternative_items",
     "complementary_items", "for_you", "filtered_items",
 )
-PodId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+POD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+PodId = Annotated[str, Meta(pattern=POD_ID_PATTERN)]
 MAX_RESULTS = 100
 
 
@@ -45,10 +46,9 @@ class Rules(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
     max_per_category: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] | None = None
 
 
-class Pod(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """A placement. ``strategy`` is one name or an ordered fallback chain."""
+class PodBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """A pod as PUT by a client: everything but the id, which comes from the URL."""
 
-    id: PodId
     strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=7)]
     display_name: ShortText = ""
     filters: Filters = msgspec.field(default_factory=Filters)
@@ -62,14 +62,7 @@ class Pod(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
         return [self.strategy] if isinstance(self.strategy, str) else list(self.strategy)
 
 
-class PodBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """A pod as PUT by a client: the id comes from the URL."""
+class Pod(PodBody, kw_only=True):
+    """A placement. ``strategy`` is one name or an ordered fallback chain."""
 
-    strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=7)]
-    display_name: ShortText = ""
-    filters: Filters = msgspec.field(default_factory=Filters)
-    rules: Rules = msgspec.field(default_factory=Rules)
-    num_results: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] = 10
-    allow_repurchase: bool = False
-    experiment: Annotated[str, Meta(max_length=64)] | None = None
-
+    id: PodId
