@@ -11,10 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
+
 from endcap.api.app import create_app
 from endcap.cli import demo
 from endcap.cli.runtime import run, serve, setup_logging
 from endcap.settings import ServeSettings, load_settings
+from endcap.store.embedded import EmbeddedStore, StoreBusy
 from endcap.store.protocol import Store
 from endcap.store.url import StoreURLError, open_store
 from endcap.train.job import train_tenant
@@ -22,11 +25,16 @@ from endcap.train.job import train_tenant
 log = logging.getLogger("endcap")
 
 
-def _open(url: str) -> Store:
+def _open(url: str, *, writer: bool = False) -> Store:
+    """The store at ``url``; a ``writer`` (serve, load) also claims an embedded store's
+    directory, so that two processes never keep diverging copies of it in memory."""
     try:
-        return open_store(url)
-    except StoreURLError as e:
+        store = open_store(url)
+        if writer and isinstance(store, EmbeddedStore):
+            store.claim()
+    except (StoreURLError, StoreBusy) as e:
         raise SystemExit(f"endcap: {e}") from None
+    return store
 
 
 async def _retrain_forever(store: Store, every: float) -> None:
@@ -60,7 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level)
 
     async def main() -> None:
-        await _serve_with(_open(settings.store_url), settings, retrain=args.embedded)
+        await _serve_with(_open(settings.store_url, writer=True), settings,
+                          retrain=args.embedded)
 
     with contextlib.suppress(KeyboardInterrupt):
         run(main)
@@ -78,7 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo.reset(path)
 
     async def main() -> None:
-        store = _open(settings.store_url)
+        store = _open(settings.store_url, writer=True)
         creds = await demo.ensure_tenant(store, path)
         if await store.count_items(demo.TENANT) == 0:
             from endcap.sampledata.online_retail import load_online_retail
@@ -159,10 +168,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_load(args: argparse.Namespace) -> int:
     from endcap.sampledata.shop import read_shop
 
-    shop = read_shop(Path(args.dir))
+    try:
+        shop = read_shop(Path(args.dir))
+    except FileNotFoundError as e:
+        print(f"endcap: {e.filename} not found: 'endcap load' reads the items.ndjson and "
+              "events.ndjson that 'endcap generate' writes", file=sys.stderr)
+        return 2
+    except msgspec.ValidationError as e:
+        print(f"endcap: {args.dir}: {e}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
-        store = _open(args.store_url)
+        store = _open(args.store_url, writer=True)
         try:
             if await store.get_tenant(args.tenant) is None:
                 print(f"endcap: no tenant {args.tenant!r}: create it with "

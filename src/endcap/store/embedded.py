@@ -13,12 +13,13 @@ back-end.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import msgspec
 
@@ -56,6 +57,10 @@ _pod_dec = msgspec.msgpack.Decoder(Pod)
 _tenant_dec = msgspec.msgpack.Decoder(Tenant)
 
 
+class StoreBusy(RuntimeError):
+    """Another process already writes to this embedded store."""
+
+
 def hash_key(key: str) -> str:
     """Keys are stored as SHA-256 digests, never in clear."""
     return hashlib.sha256(key.encode()).hexdigest()
@@ -76,6 +81,7 @@ class EmbeddedStore:
         self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="endcap-store")
+        self._claim: IO[str] | None = None
         self._lock = asyncio.Lock()
         self._tenants: dict[str, Tenant] = {}
         self._keys: dict[str, Credential] = {}
@@ -332,9 +338,28 @@ class EmbeddedStore:
         await self._read(lambda db: db.execute("SELECT 1").fetchone())
         return True
 
+    def claim(self) -> None:
+        """Take this directory for the process that will write items and events (``serve``,
+        ``load``). Readers (``train``, ``tenants``) need no claim. Raises
+        :class:`StoreBusy` while another process holds it; the claim ends with the process.
+        """
+        if self.path is None or self._claim is not None:
+            return
+        handle = (self.path / "owner.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise StoreBusy(f"{self.path} is in use by another endcap process (serve or "
+                            "load); send data to that server over HTTP instead") from None
+        self._claim = handle
+
     async def close(self) -> None:
         self._writer.shutdown(wait=True)
         self._db.close()
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
 
 
 def _kind(kind: str) -> KeyKind:
