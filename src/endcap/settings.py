@@ -31,6 +31,9 @@ class ServeSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     access_log: bool = False
     #: Freeze start-up objects and raise GC thresholds: the largest p99 lever in CPython.
     gc_tuning: bool = True
+    #: Origins whose browser pages may call the API directly, comma-separated ("*": any);
+    #: empty, the default, sends no CORS headers.
+    cors_origins: str = ""
 
 
 _ENV_PREFIX = "ENDCAP_"

@@ -267,3 +267,23 @@ def test_oversize_bodies_are_refused(tmp_path: Path, start_server: Callable[...,
     assert r.status_code == 413
     assert httpx.get(server.url + "/v1/items/item-0", headers=sec).status_code == 404
     assert httpx.get(server.url + "/v1/items/last", headers=sec).status_code == 404
+
+
+def test_cors_for_storefront_pages(tmp_path: Path, start_server: Callable[..., Server]) -> None:
+    url = f"file://{tmp_path / 'store'}"
+    tenant = create_tenant(url, "shop")
+    server = start_server(url, ENDCAP_CORS_ORIGINS="https://shop.example")
+    auth = {"Authorization": f"Bearer {tenant.secret_token}"}
+    httpx.put(server.url + "/v1/pods/top", json={"strategy": "bestsellers"}, headers=auth)
+    origin = {"Origin": "https://shop.example"}
+    r = httpx.options(server.url + "/v1/pods/top/recommendations", headers={
+        **origin, "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "Authorization"})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    r = httpx.get(server.url + "/v1/pods/top/recommendations", headers={**auth, **origin})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "https://shop.example"
+    r = httpx.get(server.url + "/v1/pods/top/recommendations",
+                  headers={**auth, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in r.headers

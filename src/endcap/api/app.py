@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from endcap.api import catalog, events, pods, recommend
 from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
@@ -69,7 +70,14 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
                     lifespan=lifespan)
     app.state.endcap = state
-    return HotPath(app, hot.endpoint)
+    hot_path = HotPath(app, hot.endpoint)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # storefront pages calling endcap from the shopper's browser
+        hot_path.cors = CORSMiddleware(hot_path.route, allow_origins=origins,
+                                       allow_methods=["GET", "POST"],
+                                       allow_headers=["Authorization", "Content-Type"],
+                                       max_age=3600)
+    return hot_path
 
 
 class HotPath:
@@ -83,8 +91,16 @@ class HotPath:
         self.app = app
         self.state = app.state
         self._endpoint = endpoint
+        #: Set when CORS is on: it wraps :meth:`route` and answers preflights.
+        self.cors: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.cors is not None:
+            await self.cors(scope, receive, send)
+        else:
+            await self.route(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             if path.startswith(_PODS) and path.endswith(_RECS):
