@@ -172,3 +172,24 @@ def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
 def test_bad_urls(url: str) -> None:
     with pytest.raises(StoreURLError):
         open_store(url)
+
+
+def test_batch_open_skips_histories_but_reads_the_log(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'db'}"
+
+    async def write() -> None:
+        s = open_store(url)
+        events = [view("e1", "a", 1, user="u")]
+        await s.append("t", events)
+        await s.apply("t", events)
+        await s.close()
+
+    async def read() -> None:
+        s = open_store(url, histories=False)
+        assert [e.event_id for e in await s.read_events("t")] == ["e1"]
+        with pytest.raises(RuntimeError):
+            await s.histories("t", ["u:u"])
+        await s.close()
+
+    run(write())
+    run(read())

@@ -27,9 +27,10 @@ log = logging.getLogger("endcap")
 
 def _open(url: str, *, writer: bool = False) -> Store:
     """The store at ``url``; a ``writer`` (serve, load) also claims an embedded store's
-    directory, so that two processes never keep diverging copies of it in memory."""
+    directory, so that two processes never keep diverging copies of it in memory, and
+    only a writer rebuilds shopper histories."""
     try:
-        store = open_store(url)
+        store = open_store(url, histories=writer)
         if writer and isinstance(store, EmbeddedStore):
             store.claim()
     except (StoreURLError, StoreBusy) as e:
@@ -158,7 +159,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from endcap.sampledata.synthetic import generate_shop
 
     start = time.perf_counter()
-    shop = generate_shop(args.items, args.shoppers, args.events, seed=args.seed)
+    shop = generate_shop(args.items, args.shoppers, args.events, seed=args.seed,
+                         start=args.start.timestamp(), days=args.days)
     items_path, events_path = write_shop(shop, Path(args.out))
     print(f"{len(shop.items)} items -> {items_path}\n{len(shop.events)} events -> "
           f"{events_path}\n({time.perf_counter() - start:.1f} s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from endcap import __version__
 
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--shoppers", type=int, default=20_000)
     gen.add_argument("--events", type=int, default=200_000)
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--start", type=_utc_date, default=_utc_date("2024-01-01"),
+                     help="first day of the events, YYYY-MM-DD (default 2024-01-01; give a "
+                          "recent date for trending to have recent events)")
+    gen.add_argument("--days", type=int, default=30, help="how many days the events span")
     gen.add_argument("--out", required=True, help="directory for items.ndjson, events.ndjson")
 
     load = sub.add_parser("load", help="load items.ndjson and events.ndjson into a store")
@@ -56,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--tenant", required=True)
     load.add_argument("--dir", required=True, help="directory written by 'endcap generate'")
     return p
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

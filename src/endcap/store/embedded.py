@@ -69,7 +69,11 @@ def hash_key(key: str) -> str:
 class EmbeddedStore:
     """Implements :class:`endcap.store.protocol.Store` in one process."""
 
-    def __init__(self, path: Path | None, *, sync_full: bool = False) -> None:
+    def __init__(self, path: Path | None, *, sync_full: bool = False,
+                 histories: bool = True) -> None:
+        """Open (or create) the store; ``histories=False`` skips rebuilding shopper
+        histories from the event log, for batch roles (train, tenants) that never read
+        them."""
         self.path = path
         if path is not None:
             path.mkdir(parents=True, exist_ok=True)
@@ -90,6 +94,7 @@ class EmbeddedStore:
         self._pods: dict[str, dict[str, Pod]] = {}
         self._hist: dict[str, dict[str, ShopperHistory]] = {}
         self._event_counts: dict[str, int] = {}
+        self._with_histories = histories
         self._load()
 
     # -- start-up -------------------------------------------------------------------------
@@ -109,8 +114,9 @@ class EmbeddedStore:
             self._pods.setdefault(tenant, {})[pod.id] = pod
         for tenant, n in q("SELECT tenant, count(*) FROM events GROUP BY tenant"):
             self._event_counts[tenant] = n
-        for tenant, body in q("SELECT tenant, body FROM events ORDER BY seq"):
-            self._apply_one(tenant, _event_dec.decode(body))
+        if self._with_histories:
+            for tenant, body in q("SELECT tenant, body FROM events ORDER BY seq"):
+                self._apply_one(tenant, _event_dec.decode(body))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one transaction on the writer thread; roll back if it raises."""
@@ -290,6 +296,8 @@ class EmbeddedStore:
             self._apply_one(tenant, e)
 
     async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:
+        if not self._with_histories:
+            raise RuntimeError("this store was opened without histories (batch use)")
         table = self._hist.get(tenant, {})
         return [table.get(k) or ShopperHistory() for k in keys]
 
