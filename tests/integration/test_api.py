@@ -205,6 +205,13 @@ def test_recommendations_end_to_end(
     # for_you for a shopper who bought mug-red: teapot (bought together), not mug-red
     got = ids("fy", user_id="u0")
     assert "mug-red" not in got and "teapot" not in got  # both bought already
+    # a new shopper's first view personalises the very next for_you response
+    before = pub.get("/v1/pods/fy/recommendations", params={"session_id": "new"}).json()
+    assert {x["strategy"] for x in before["results"]} == {"bestsellers"}
+    pub.post("/v1/events", json={"event_id": "v2", "type": "view", "session_id": "new",
+                                 "item_id": "tea", "timestamp": t + 200})
+    after = pub.get("/v1/pods/fy/recommendations", params={"session_id": "new"}).json()
+    assert after["results"][0] == {**after["results"][0], "id": "teapot", "strategy": "for_you"}
 
 
 def test_bad_recommendation_requests(
