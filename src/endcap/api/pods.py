@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -22,15 +23,21 @@ def _pod_id(request: Request) -> str:
     return str(request.path_params["pod_id"])
 
 
+def _out(pod: Pod) -> dict[str, Any]:
+    """A pod as JSON, its id first (Pod inherits its other fields from PodBody)."""
+    body: dict[str, Any] = msgspec.to_builtins(pod)
+    return {"id": body.pop("id"), **body}
+
+
 async def list_pods(state: AppState, request: Request, cred: Credential) -> Response:
-    return JSON({"pods": await state.store.list_pods(cred.tenant_id)})
+    return JSON({"pods": [_out(p) for p in await state.store.list_pods(cred.tenant_id)]})
 
 
 async def get_pod(state: AppState, request: Request, cred: Credential) -> Response:
     pod = await state.store.get_pod(cred.tenant_id, _pod_id(request))
     if pod is None:
         raise NotFound(f"unknown pod {_pod_id(request)!r}", field="pod_id")
-    return JSON(pod)
+    return JSON(_out(pod))
 
 
 async def put_pod(state: AppState, request: Request, cred: Credential) -> Response:
@@ -42,7 +49,7 @@ async def put_pod(state: AppState, request: Request, cred: Credential) -> Respon
                       "letter or digit", field="pod_id")
     pod = Pod(id=pod_id, **msgspec.structs.asdict(body))
     created = await state.store.put_pod(cred.tenant_id, pod)
-    return JSON(pod, 201 if created else 200)
+    return JSON(_out(pod), 201 if created else 200)
 
 
 async def delete_pod(state: AppState, request: Request, cred: Credential) -> Response:

@@ -102,11 +102,11 @@ endcap demo is serving the UCI Online Retail shop at {url}
   public key:    {pk}
   secret token:  {sk}
 
-Try:
+Try (curl -g keeps the [brackets] of filters literal):
   curl -s {auth} '{url}/v1/pods/for-you/recommendations?user_id={user}&num_results=5'
   curl -s {auth} '{url}/v1/pods/product-similar/recommendations?item_id={item}'
   curl -s {auth} '{url}/v1/pods/cart-complements/recommendations?item_id={item}'
-  curl -s {auth} '{url}/v1/pods/home-bestsellers/recommendations?filters[category]=Kitchen'
+  curl -sg {auth} '{url}/v1/pods/home-bestsellers/recommendations?filters[category]=Kitchen'
   curl -s {auth} -X POST {url}/v1/events -d '{{"event_id": "e1", "type": "view", "session_id": "s1", "item_id": "{item}"}}'
   curl -s {auth} '{url}/v1/pods/recently-viewed/recommendations?session_id=s1'
   curl -s -H "Authorization: Bearer {sk}" {url}/v1/pods
