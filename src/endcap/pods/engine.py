@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from endcap.catalog.model import Item
-from endcap.pods.filters import predicate
+from endcap.pods.filters import Predicate, predicate
 from endcap.pods.model import Pod
 from endcap.store.protocol import CatalogStore
 from endcap.strategies.base import Context
@@ -44,10 +44,14 @@ async def recommend(
     cap = pod.rules.max_per_category
     per_cat: dict[str, int] = {}
     out: list[Result] = []
+    boosts = [(predicate(b.filters), b.factor) for b in pod.rules.boost]
+
+    def admissible(item: Item | None) -> bool:
+        return item is not None and item.id not in banned and item.id not in bought and (
+            test is None or test(item))
 
     def take(item: Item | None, score: float, strategy: str) -> bool:
-        if item is None or item.id in banned or item.id in bought or (
-                test is not None and not test(item)):
+        if item is None or not admissible(item):
             return False
         if cap is not None:
             cat = item.categories[0] if item.categories else ""
@@ -67,14 +71,40 @@ async def recommend(
             break
         candidates: Iterator[tuple[str, float]] = STRATEGIES[name](ctx)
         scanned = 0
+        window: list[tuple[Item, float]] = []  # boosted pods: admissible, not yet ranked
         while len(out) < num_results and scanned < MAX_SCAN:
             chunk = list(islice(candidates, max(2 * (num_results - len(out)), 16)))
-            if not chunk:
-                break
             scanned += len(chunk)
             fresh = [c for c in chunk if c[0] not in banned]
-            items = await catalog.get_items(tenant, [c[0] for c in fresh])
-            for (_, score), item in zip(fresh, items, strict=True):
-                if take(item, score, name) and len(out) >= num_results:
-                    break
+            items = await catalog.get_items(tenant, [c[0] for c in fresh]) if fresh else []
+            if boosts:
+                window += [(it, sc) for (_, sc), it in zip(fresh, items, strict=True)
+                           if it is not None and admissible(it)]
+                if chunk and len(window) < max(3 * (num_results - len(out)), 30):
+                    continue  # the window is not full yet
+                for item, score in reranked(window, boosts):
+                    if take(item, score, name) and len(out) >= num_results:
+                        break
+                window = []
+            else:
+                for (_, score), item in zip(fresh, items, strict=True):
+                    if take(item, score, name) and len(out) >= num_results:
+                        break
+            if not chunk:
+                break
     return out
+
+
+def reranked(window: list[tuple[Item, float]],
+             boosts: list[tuple[Predicate | None, float]]) -> list[tuple[Item, float]]:
+    """``window`` by score × the factor of every boost an item matches, best first;
+    equal scores keep the strategy's order."""
+    def boosted(item: Item, score: float) -> float:
+        for test, factor in boosts:
+            if test is None or test(item):
+                score *= factor
+        return score
+
+    scored = [(item, boosted(item, score)) for item, score in window]
+    scored.sort(key=lambda p: -p[1])
+    return scored

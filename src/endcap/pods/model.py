@@ -38,10 +38,21 @@ class Filters(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=Tr
     facets: Annotated[dict[ShortText, ShortText], Meta(max_length=20)] = {}
 
 
+class Boost(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Multiply the score of the items matching ``filters`` by ``factor``: above 1 boosts
+    them, below 1 buries them."""
+
+    filters: Filters
+    factor: Annotated[float, Meta(gt=0, le=1_000)]
+
+
 class Rules(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """Merchandising rules applied after the strategies."""
 
     pin: Annotated[list[Id], Meta(max_length=MAX_RESULTS)] = []
+    #: Re-rank each strategy's leading candidates (a window of 3 × the results still
+    #: needed, at least 30) by score × the factors of the boosts they match.
+    boost: Annotated[list[Boost], Meta(max_length=20)] = []
     exclude: Annotated[list[Id], Meta(max_length=1_000)] = []
     max_per_category: Annotated[int, Meta(ge=1, le=MAX_RESULTS)] | None = None
 
