@@ -174,6 +174,10 @@ def test_recommendations_end_to_end(
     r = pub.get("/v1/pods/best/recommendations")
     assert r.status_code == 200 and r.json()["results"] == []
 
+    status = sec.get("/v1/status").json()
+    assert (status["items"], status["events"], status["pods"], status["model"]) == (
+        5, len(events), 3, None)
+    assert pub.get("/v1/status").status_code == 403
     endcap("train", "--store", server.store_url)
     deadline = time.monotonic() + 10
     while pub.get("/v1/pods/best/recommendations").json()["model_version"] is None:
@@ -181,6 +185,7 @@ def test_recommendations_end_to_end(
         time.sleep(0.05)
     r = pub.get("/v1/pods/best/recommendations").json()
     assert [x["id"] for x in r["results"]] == ["teapot", "mug-red", "mug-blue"]
+    assert sec.get("/v1/status").json()["model"]["version"] == r["model_version"]
     assert all(x["strategy"] == "bestsellers" for x in r["results"])
     assert len(r["result_id"]) >= 16
     assert r["result_id"] != pub.get("/v1/pods/best/recommendations").json()["result_id"]

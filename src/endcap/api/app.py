@@ -18,7 +18,7 @@ from endcap.api import catalog, events, pods, recommend
 from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
 from endcap.api.model_cache import ModelCache
 from endcap.api.openapi import build_openapi
-from endcap.api.system import system_routes
+from endcap.api.system import system_routes, tenant_status
 from endcap.obs.metrics import ApiMetrics
 from endcap.settings import ServeSettings
 from endcap.store.protocol import KeyKind, Store
@@ -46,6 +46,7 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
         r("/v1/pods/{pod_id}", "GET", "pod_get", "secret", pods.get_pod),
         r("/v1/pods/{pod_id}", "PUT", "pod_put", "secret", pods.put_pod),
         r("/v1/pods/{pod_id}", "DELETE", "pod_delete", "secret", pods.delete_pod),
+        r("/v1/status", "GET", "status", "secret", tenant_status),
     ]
     routes += [Route(p, fn, methods=["GET"])
                for p, fn in system_routes(state, build_openapi()).items()]

@@ -188,6 +188,16 @@ def build_openapi() -> dict[str, Any]:
             "delete": {"summary": "Delete a pod", "security": secret, "parameters": [pod_id],
                        "responses": {"204": _resp("Deleted"), **_errs("401", "403", "404")}},
         },
+        "/v1/status": {"get": {
+            "summary": "What endcap holds for the tenant, and the model it serves",
+            "security": secret,
+            "responses": {"200": _resp("Counts and the served model", {
+                "type": "object", "required": ["tenant", "items", "events", "pods", "model"],
+                "properties": {
+                    "tenant": {"type": "string"}, "items": {"type": "integer"},
+                    "events": {"type": "integer"}, "pods": {"type": "integer"},
+                    "model": {"type": ["object", "null"]}}}),
+                **_errs("401", "403")}}},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": _resp("Alive", {"type": "object"})}}},
         "/readyz": {"get": {"summary": "Readiness: the store answers", "security": [],

@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse, Response
 
 from endcap import __version__
 from endcap.api.http import JSON, AppState, error_body
+from endcap.store.protocol import Credential
 
 _DOCS = """<!doctype html>
 <html><head><meta charset="utf-8"><title>endcap API</title>
@@ -19,6 +20,26 @@ _DOCS = """<!doctype html>
 <script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
 <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
 </body></html>"""
+
+
+async def tenant_status(state: AppState, request: Request, cred: Credential) -> Response:
+    """What endcap holds for the tenant and which model it serves: the first thing to
+    check after a catalog sync or a training run."""
+    tenant = cred.tenant_id
+    store = state.store
+    model = await state.models.ensure(tenant)
+    return JSON({
+        "tenant": tenant,
+        "items": await store.count_items(tenant),
+        "events": await store.count_events(tenant),
+        "pods": len(await store.list_pods(tenant)),
+        "model": None if model is None else {
+            "version": model.version,
+            "trained_at": model.trained_at,
+            "items": len(model.item_ids),
+            "stats": model.stats,
+        },
+    })
 
 
 def system_routes(state: AppState, spec: dict[str, Any]) -> dict[str, Any]:
