@@ -20,8 +20,25 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": _REF.format(name=name)}
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
+def _json(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        body["example"] = example
+    return {"application/json": body}
+
+
+#: Examples for /docs' "Try it out", from the demo shop (UCI Online Retail).
+_EVENT_EXAMPLE = [
+    {"event_id": "e-1001", "type": "view", "session_id": "s-42", "item_id": "23084"},
+    {"event_id": "e-1002", "type": "purchase", "user_id": "12748",
+     "items": [{"id": "23084", "quantity": 2, "price": 2.08}], "revenue": 4.16},
+]
+_ITEM_EXAMPLE = [{"id": "mug-1", "name": "Enamel mug", "price": 12.5, "currency": "GBP",
+                  "categories": ["Kitchen/Mugs"], "brand": "Acme",
+                  "facets": {"color": "red"}}]
+_POD_EXAMPLE = {"strategy": ["alternative_items", "bestsellers"], "num_results": 8,
+                "filters": {"in_stock": True},
+                "rules": {"boost": [{"filters": {"brand": "Acme"}, "factor": 1.5}]}}
 
 
 def _resp(desc: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -115,10 +132,10 @@ def build_openapi() -> dict[str, Any]:
             "security": public,
             "parameters": [
                 pod_id,
-                _param("user_id", "query", _ID, "known shopper"),
+                _param("user_id", "query", _ID, "known shopper", example="12748"),
                 _param("session_id", "query", _ID, "anonymous session"),
                 _param("item_id", "query", {"type": "array", "items": _ID, "maxItems": 50},
-                       "seed item(s), repeatable", explode=True),
+                       "seed item(s), repeatable", explode=True, example=["23084"]),
                 _param("exclude", "query", {"type": "array", "items": _ID},
                        "item ids never to show, repeatable", explode=True),
                 _param("num_results", "query",
@@ -137,7 +154,7 @@ def build_openapi() -> dict[str, Any]:
             "requestBody": {"required": True, "content": _json({"oneOf": [
                 _ref("Event"),
                 {"type": "array", "items": _ref("Event"), "minItems": 1,
-                 "maxItems": MAX_EVENTS_PER_REQUEST}]})},
+                 "maxItems": MAX_EVENTS_PER_REQUEST}]}, _EVENT_EXAMPLE)},
             "responses": {"202": _resp("Counts of accepted, duplicated and rejected events",
                                        _ref("IngestResult")),
                           "422": _resp("Every event was rejected (the counts and reasons), "
@@ -149,7 +166,8 @@ def build_openapi() -> dict[str, Any]:
             "summary": "Bulk upsert up to 10,000 items (JSON array or NDJSON); all or none",
             "security": secret,
             "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"type": "array", "items": _ref("Item")}},
+                "application/json": {"schema": {"type": "array", "items": _ref("Item")},
+                                     "example": _ITEM_EXAMPLE},
                 "application/x-ndjson": {"schema": {"type": "string"}}}},
             "responses": {"200": _resp("Stored", {
                 "type": "object", "required": ["upserted"],
@@ -181,7 +199,8 @@ def build_openapi() -> dict[str, Any]:
                                   **_errs("401", "403", "404")}},
             "put": {"summary": "Create or replace a pod", "security": secret,
                     "parameters": [pod_id],
-                    "requestBody": {"required": True, "content": _json(_ref("PodBody"))},
+                    "requestBody": {"required": True,
+                                    "content": _json(_ref("PodBody"), _POD_EXAMPLE)},
                     "responses": {"200": _resp("Replaced", _ref("Pod")),
                                   "201": _resp("Created", _ref("Pod")),
                                   **_errs("400", "401", "403", "413", "422")}},
