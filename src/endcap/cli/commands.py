@@ -54,8 +54,15 @@ async def _serve_with(store: Store, settings: ServeSettings, retrain: bool) -> N
     if retrain and settings.train_interval_seconds > 0:
         trainer = asyncio.create_task(
             _retrain_forever(store, settings.train_interval_seconds))
+
+    async def preload() -> None:
+        # Load every tenant's model before the GC freeze and the first request, so
+        # neither pays for it.
+        for t in await store.list_tenants():
+            await app.state.endcap.models.ensure(t.id)
+
     try:
-        await serve(app, settings)
+        await serve(app, settings, before=preload)
     finally:
         if trainer is not None:
             trainer.cancel()
