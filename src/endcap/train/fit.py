@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from endcap.catalog.model import Item
 from endcap.events.model import Event
 from endcap.train.interactions import CLICK, PURCHASE, Interactions, collect, incidence
-from endcap.train.model import FloatArray, IntArray, Model, Neighbours
+from endcap.train.model import FloatArray, IntArray, Model, Neighbours, new_version
 from endcap.train.popularity import (
     bestseller_scores,
     category_orders,
@@ -175,7 +175,7 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
     }
     timings["total"] = round(time.time() - started, 4)
     return Model(
-        version=version or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)),
+        version=version or new_version(started),
         trained_at=started,
         reference_time=reference,
         item_ids=item_ids,

@@ -8,15 +8,9 @@ import time
 
 from endcap.store.protocol import Store
 from endcap.train.fit import fit_model
-from endcap.train.model import Model
+from endcap.train.model import Model, new_version
 
 log = logging.getLogger("endcap.train")
-
-
-def new_version(now: float | None = None) -> str:
-    """A sortable, unique-enough version name: UTC time to the millisecond."""
-    t = time.time() if now is None else now
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t * 1000) % 1000:03d}Z"
 
 
 async def train_tenant(store: Store, tenant: str) -> Model:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,12 @@ IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
 
 FORMAT_VERSION = 1
+
+
+def new_version(now: float | None = None) -> str:
+    """A sortable, unique-enough model version name: UTC time to the millisecond."""
+    t = time.time() if now is None else now
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + f"{int(t * 1000) % 1000:03d}Z"
 
 
 @dataclass(frozen=True, slots=True)
