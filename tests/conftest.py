@@ -1,4 +1,5 @@
-"""Shared fixtures: a real ``endcap serve`` process on a free loopback port."""
+"""Shared fixtures: a real ``endcap serve`` process on a free loopback port; real Redis
+(standalone and a 3-master cluster) started for the session."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.redis_servers import RedisClusterServers, RedisServer
 
 
 def free_port() -> int:
@@ -105,3 +109,30 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a standalone Redis: ``REDIS_URL`` if set, else one started here."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a 3-master Redis Cluster: ``REDIS_CLUSTER_URL`` if set, else started."""
+    if os.environ.get("REDIS_CLUSTER_URL"):
+        yield os.environ["REDIS_CLUSTER_URL"]
+        return
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster.url
+    cluster.stop()
+
+
+def unique_prefix() -> str:
+    """A key prefix of its own, so tests sharing one Redis never see each other's keys."""
+    return "t" + uuid.uuid4().hex[:12]

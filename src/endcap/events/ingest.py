@@ -1,4 +1,5 @@
-"""Accept a batch of events: validate each, drop repeats, log durably, apply to state."""
+"""Accept a batch of events: validate each, drop repeats, log durably, apply to state
+(or leave that to the stream workers when the store streams events)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ async def ingest(
             keep.append(ev)
     fresh = await store.append(tenant, keep) if keep else []
     new = [e for e, f in zip(keep, fresh, strict=True) if f]
-    if new:
+    if new and not store.streamed:
         await store.apply(tenant, new)
     bad.sort(key=lambda r: r.index)
     return IngestResult(len(new), duplicated + len(keep) - len(new), len(bad), bad)

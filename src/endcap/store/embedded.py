@@ -69,6 +69,8 @@ def hash_key(key: str) -> str:
 class EmbeddedStore:
     """Implements :class:`endcap.store.protocol.Store` in one process."""
 
+    streamed = False
+
     def __init__(self, path: Path | None, *, sync_full: bool = False,
                  histories: bool = True) -> None:
         """Open (or create) the store; ``histories=False`` skips rebuilding shopper
@@ -291,9 +293,10 @@ class EmbeddedStore:
                 h = table[key] = ShopperHistory()
             h.apply(event)
 
-    async def apply(self, tenant: str, events: Sequence[Event]) -> None:
+    async def apply(self, tenant: str, events: Sequence[Event]) -> int:
         for e in events:
             self._apply_one(tenant, e)
+        return len(events)
 
     async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:
         if not self._with_histories:

@@ -93,8 +93,14 @@ class EventLog(Protocol):
 
 
 class StateStore(Protocol):
-    async def apply(self, tenant: str, events: Sequence[Event]) -> None:
-        """Fold new events into the shoppers' real-time histories."""
+    #: True when logged events reach state through ``endcap stream`` workers (Redis);
+    #: False when ingestion applies them itself (embedded).
+    streamed: bool
+
+    async def apply(self, tenant: str, events: Sequence[Event]) -> int:
+        """Fold logged events into the shoppers' real-time state; how many were applied
+        (a back-end with stream workers applies each event at most once however often it
+        is given)."""
         ...
 
     async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:

@@ -1,0 +1,452 @@
+"""The Redis back-end: shared state for many ``serve`` replicas and ``stream`` workers.
+
+Redis (or Valkey), standalone or Redis Cluster. Every multi-key write is one Lua script
+within one hash-tag slot (see :mod:`endcap.store.keys`), so it is whole or absent.
+Events are appended to per-shard Redis Streams; ``endcap stream`` workers fold them
+into shopper histories and counters (:meth:`RedisStore.apply`), idempotently.
+
+Hot, rarely-changing data (credentials, pods, item records) is cached in-process
+(:mod:`endcap.store.local_cache`) and invalidated from a per-tenant change stream
+that every process reads at most every ``sync_seconds``. A recommendations request
+whose pod and items are cached costs one round trip: the shoppers' histories, read
+in one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import msgspec
+import redis.asyncio as aioredis
+import redis.exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from endcap.catalog.model import Item, ItemPatch, apply_patch
+from endcap.errors import Unavailable
+from endcap.events.model import Event
+from endcap.pods.model import Pod
+from endcap.store import scripts
+from endcap.store.keys import Keys
+from endcap.store.local_cache import LocalCache
+from endcap.store.protocol import Credential, Tenant
+from endcap.stream.history import HISTORY_TYPES, MAX_EVENTS, MAX_PURCHASED, ShopperHistory
+
+log = logging.getLogger("endcap.store.redis")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_enc = msgspec.msgpack.Encoder()
+_item_dec = msgspec.msgpack.Decoder(Item)
+_event_dec = msgspec.msgpack.Decoder(Event)
+_pod_dec = msgspec.msgpack.Decoder(Pod)
+_tenant_dec = msgspec.msgpack.Decoder(Tenant)
+_entries_dec = msgspec.msgpack.Decoder(list[tuple[float, str, str]])
+
+#: Failures that mean "Redis is not answering now", not "endcap has a bug".
+DOWN: tuple[type[Exception], ...] = (
+    rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError, rexc.TryAgainError,
+    rexc.ReadOnlyError, rexc.MasterDownError, rexc.ClusterError, OSError,
+)
+#: How many model versions are kept (the current one is always among them).
+KEEP_MODELS = 20
+#: Hourly real-time counters and co-occurrence pairs expire after this many seconds.
+COUNTER_TTL = 8 * 86_400
+#: Co-occurrence pairs kept per item and shard (up to twice this between trims).
+PAIR_CAP = 100
+#: Changes fetched per cache sync; more than this and the tenant's cache is dropped.
+SYNC_BATCH = 1_000
+
+
+class StoreUnavailable(Unavailable):
+    """The store did not answer; the request may be retried."""
+
+    code = "store_unavailable"
+    retry_after = 1
+
+
+def available(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Turn Redis outages into :class:`StoreUnavailable` (HTTP 503, Retry-After)."""
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except DOWN as e:
+            raise StoreUnavailable(f"the store is unavailable: {e}") from e
+
+    return call
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def pack_entries(raw: Sequence[bytes]) -> bytes:
+    """Many msgpack-encoded entries as one msgpack array, for a single decode."""
+    n = len(raw)
+    head = bytes([0x90 | n]) if n < 16 else b"\xdc" + struct.pack(">H", n)
+    return head + b"".join(raw)
+
+
+class RedisStore:
+    """Implements :class:`endcap.store.protocol.Store` on Redis or Redis Cluster."""
+
+    streamed = True
+
+    def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys, *,
+                 dedupe_seconds: int = 86_400, user_ttl: int = 180 * 86_400,
+                 session_ttl: int = 30 * 86_400, sync_seconds: float = 1.0,
+                 cache_items: int = 200_000, archive: str | None = None) -> None:
+        # redis-py's return types are unions of bytes, str and None; the client is
+        # created with decode_responses off, so every reply here is bytes.
+        self.client: Any = client
+        self.keys = keys
+        self.dedupe_seconds = dedupe_seconds
+        self.user_ttl = user_ttl
+        self.session_ttl = session_ttl
+        self.archive = archive
+        self.cache = LocalCache(max_items=cache_items, sync_seconds=sync_seconds)
+        self._scripts = {name: client.register_script(getattr(scripts, name))
+                         for name in ("APPEND", "APPLY", "UPSERT", "CAS", "PUT", "DELETE",
+                                      "PUBLISH", "SET_CURRENT")}
+        self._sync_lock: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    def from_url(cls, url: str, *, cluster: bool, timeout: float, max_connections: int,
+                 **kwargs: Any) -> RedisStore:
+        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
+        common: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                  "retry": retry, "health_check_interval": 30}
+        client: aioredis.Redis | RedisCluster
+        if cluster:
+            client = RedisCluster.from_url(url, max_connections=max_connections, **common)
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=timeout, **common)
+            client = aioredis.Redis(connection_pool=pool)
+        return cls(client, **kwargs)
+
+    def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
+        return self._scripts[name](keys=list(keys), args=list(args))
+
+    # -- tenants --------------------------------------------------------------------------
+
+    @available
+    async def create_tenant(self, tenant: Tenant, public_key: str, secret_token: str) -> None:
+        # The tenant record first: if it exists nothing else is written, so keys never
+        # point at a tenant someone else created.
+        if not await self.client.hsetnx(self.keys.tenants(), tenant.id, _enc.encode(tenant)):
+            raise ValueError(f"tenant {tenant.id!r} exists")
+        for cred, key in ((Credential(tenant.id, "public"), public_key),
+                          (Credential(tenant.id, "secret"), secret_token)):
+            await self.client.set(self.keys.key(hash_key(key)), _enc.encode(cred))
+
+    @available
+    async def get_tenant(self, tenant_id: str) -> Tenant | None:
+        raw = await self.client.hget(self.keys.tenants(), tenant_id)
+        return None if raw is None else _tenant_dec.decode(raw)
+
+    @available
+    async def list_tenants(self) -> list[Tenant]:
+        raw = await self.client.hgetall(self.keys.tenants())
+        return sorted((_tenant_dec.decode(v) for v in raw.values()),
+                      key=lambda t: t.created_at)
+
+    @available
+    async def resolve_key(self, key: str) -> Credential | None:
+        cred = self.cache.credential(key)
+        if cred is not None:
+            return cred
+        raw = await self.client.get(self.keys.key(hash_key(key)))
+        if raw is None:
+            return None
+        cred = msgspec.msgpack.decode(raw, type=Credential)
+        self.cache.put_credential(key, cred)
+        return cred
+
+    # -- catalog --------------------------------------------------------------------------
+
+    async def _sync(self, tenant: str) -> None:
+        """Drop cached items and pods that another process changed (at most every
+        ``sync_seconds`` per tenant; concurrent callers do not wait for each other)."""
+        if not self.cache.sync_due(tenant):
+            return
+        lock = self._sync_lock.setdefault(tenant, asyncio.Lock())
+        if lock.locked():
+            return
+        async with lock:
+            last = self.cache.last_change(tenant)
+            key = self.keys.changes(tenant)
+            if last is None:
+                newest = await self.client.xrevrange(key, count=1)
+                self.cache.synced(tenant, newest[0][0] if newest else b"0-0")
+                return
+            entries = await self.client.xrange(key, min=last, count=SYNC_BATCH + 1)
+            if not entries or (entries[0][0] != last and last != b"0-0") \
+                    or len(entries) > SYNC_BATCH:
+                self.cache.forget_tenant(tenant)  # missed some changes: start afresh
+            else:
+                for _, fields in entries:
+                    for kind, what in fields.items():
+                        self.cache.invalidate(tenant, kind.decode(), what.decode())
+            self.cache.synced(tenant, entries[-1][0] if entries else b"0-0")
+
+    @available
+    async def upsert_items(self, tenant: str, items: Sequence[Item]) -> None:
+        args: list[Any] = ["items", "*" if len(items) > 50 else "\x1f".join(i.id for i in items)]
+        for it in items:
+            args += [it.id, _enc.encode(it)]
+        await self._run("UPSERT", [self.keys.items(tenant), self.keys.changes(tenant)], args)
+        self.cache.forget_items(tenant, [i.id for i in items])
+
+    @available
+    async def get_items(self, tenant: str, ids: Sequence[str]) -> list[Item | None]:
+        await self._sync(tenant)
+        out, missing = self.cache.items(tenant, ids)
+        if missing:
+            raw = await self.client.hmget(self.keys.items(tenant), missing)
+            found = {i: (None if r is None else _item_dec.decode(r))
+                     for i, r in zip(missing, raw, strict=True)}
+            self.cache.put_items(tenant, found)
+            out = [found[i] if o is None and i in found else o for i, o in zip(ids, out,
+                                                                                strict=True)]
+        return out
+
+    @available
+    async def patch_item(self, tenant: str, item_id: str, patch: ItemPatch) -> Item | None:
+        key = self.keys.items(tenant)
+        for _ in range(20):  # compare and set; retried when a concurrent write won
+            raw = await self.client.hget(key, item_id)
+            if raw is None:
+                return None
+            new = apply_patch(_item_dec.decode(raw), patch)
+            if await self._run("CAS", [key, self.keys.changes(tenant)],
+                               ["items", item_id, raw, _enc.encode(new)]):
+                self.cache.forget_items(tenant, [item_id])
+                return new
+        raise StoreUnavailable("the item is being changed by others; retry")
+
+    @available
+    async def delete_item(self, tenant: str, item_id: str) -> bool:
+        gone = await self._run("DELETE", [self.keys.items(tenant), self.keys.changes(tenant)],
+                               ["items", item_id])
+        self.cache.forget_items(tenant, [item_id])
+        return bool(gone)
+
+    @available
+    async def all_items(self, tenant: str) -> list[Item]:
+        out = []
+        async for _, raw in self.client.hscan_iter(self.keys.items(tenant), count=1_000):
+            out.append(_item_dec.decode(raw))
+        return out
+
+    @available
+    async def count_items(self, tenant: str) -> int:
+        return int(await self.client.hlen(self.keys.items(tenant)))
+
+    # -- pods -----------------------------------------------------------------------------
+
+    @available
+    async def put_pod(self, tenant: str, pod: Pod) -> bool:
+        created = await self._run("PUT", [self.keys.pods(tenant), self.keys.changes(tenant)],
+                                  ["pods", pod.id, _enc.encode(pod)])
+        self.cache.forget_pod(tenant, pod.id)
+        return bool(created)
+
+    @available
+    async def get_pod(self, tenant: str, pod_id: str) -> Pod | None:
+        await self._sync(tenant)
+        hit, pod = self.cache.pod(tenant, pod_id)
+        if hit:
+            return pod
+        raw = await self.client.hget(self.keys.pods(tenant), pod_id)
+        pod = None if raw is None else _pod_dec.decode(raw)
+        self.cache.put_pod(tenant, pod_id, pod)
+        return pod
+
+    @available
+    async def list_pods(self, tenant: str) -> list[Pod]:
+        raw = await self.client.hgetall(self.keys.pods(tenant))
+        return sorted((_pod_dec.decode(v) for v in raw.values()), key=lambda p: p.id)
+
+    @available
+    async def delete_pod(self, tenant: str, pod_id: str) -> bool:
+        gone = await self._run("DELETE", [self.keys.pods(tenant), self.keys.changes(tenant)],
+                               ["pods", pod_id])
+        self.cache.forget_pod(tenant, pod_id)
+        return bool(gone)
+
+    # -- event log ------------------------------------------------------------------------
+
+    def shard_of_event(self, event: Event) -> tuple[int, str]:
+        """The shard an event is streamed to, and the shopper it belongs to (a user's
+        events go to the user's shard, anonymous ones to the session's)."""
+        shoppers = event.shopper_keys()
+        shopper = shoppers[0] if shoppers else "e:" + event.event_id
+        return self.keys.shard_of(shopper), shopper
+
+    @available
+    async def append(self, tenant: str, events: Sequence[Event]) -> list[bool]:
+        by_shard: dict[int, list[int]] = {}
+        for i, e in enumerate(events):
+            by_shard.setdefault(self.shard_of_event(e)[0], []).append(i)
+        keys = self.keys
+
+        async def one(shard: int, idx: list[int]) -> tuple[list[int], list[int]]:
+            ks = [keys.stream(tenant, shard), keys.event_count(tenant, shard)]
+            ks += [keys.seen(tenant, shard, events[i].event_id) for i in idx]
+            args: list[Any] = [self.dedupe_seconds]
+            args += [_enc.encode(events[i]) for i in idx]
+            return idx, await self._run("APPEND", ks, args)
+
+        fresh = [False] * len(events)
+        for idx, flags in await asyncio.gather(*(one(s, ix) for s, ix in by_shard.items())):
+            for i, f in zip(idx, flags, strict=True):
+                fresh[i] = bool(f)
+        return fresh
+
+    @available
+    async def read_events(self, tenant: str) -> list[Event]:
+        """Archived events (when the URL names an archive), then those still in the
+        streams, each once, ordered by time of arrival."""
+        tagged: list[tuple[bytes, Event]] = []
+        for shard in range(self.keys.shards):
+            async for sid, e in self.stream_entries(tenant, shard):
+                tagged.append((sid, e))
+        tagged.sort(key=lambda p: tuple(int(x) for x in p[0].split(b"-")))
+        streamed = [e for _, e in tagged]
+        if self.archive is None:
+            return streamed
+        from endcap.stream.archive import read_archive
+
+        archived: list[Event] = await asyncio.to_thread(read_archive, self.archive, tenant)
+        seen = {e.event_id for e in archived}
+        return archived + [e for e in streamed if e.event_id not in seen]
+
+    async def stream_entries(self, tenant: str, shard: int, batch: int = 5_000
+                             ) -> AsyncIterator[tuple[bytes, Event]]:
+        """(stream id, event) of every entry still in a shard's stream, oldest first."""
+        key = self.keys.stream(tenant, shard)
+        start = "-"
+        while True:
+            rows = await self.client.xrange(key, min=start, count=batch)
+            for sid, fields in rows:
+                yield sid, _event_dec.decode(fields[b"e"])
+            if len(rows) < batch:
+                return
+            start = "(" + rows[-1][0].decode()
+
+    @available
+    async def count_events(self, tenant: str) -> int:
+        keys = [self.keys.event_count(tenant, s) for s in range(self.keys.shards)]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.get(k)
+            got = await pipe.execute()
+        return sum(int(v) for v in got if v is not None)
+
+    # -- real-time state ------------------------------------------------------------------
+
+    @available
+    async def apply(self, tenant: str, events: Sequence[Event]) -> int:
+        """Fold events into shopper histories and counters, each event at most once however
+        often it is applied (a reclaimed batch is applied again). Returns how many were
+        applied now."""
+        by_shard: dict[int, list[tuple[str, Event]]] = {}
+        for e in events:
+            shard, shopper = self.shard_of_event(e)
+            by_shard.setdefault(shard, []).append((shopper, e))
+        results = await asyncio.gather(*(self._apply_shard(tenant, s, evs)
+                                          for s, evs in by_shard.items()))
+        return sum(results)
+
+    async def _apply_shard(self, tenant: str, shard: int, events: list[tuple[str, Event]]
+                           ) -> int:
+        k = self.keys
+        keys: list[str] = []
+        args: list[Any] = [self.dedupe_seconds, MAX_EVENTS, MAX_PURCHASED, PAIR_CAP,
+                           COUNTER_TTL, k.counter_prefix(tenant, shard)]
+        for shopper, e in events:
+            keys += [k.seen(tenant, shard, e.event_id), k.history(tenant, shard, shopper),
+                     k.bought(tenant, shard, shopper), k.recent(tenant, shard, shopper)]
+            ts = float(e.timestamp or 0.0)  # type: ignore[arg-type]
+            ttl = self.user_ttl if shopper.startswith("u:") else self.session_ttl
+            lines = {ln.id: ln.quantity for ln in e.items or ()}
+            ids = e.item_ids()
+            args += [e.type, repr(ts), ttl, int(ts // 3600), len(ids)]
+            keep = e.type in HISTORY_TYPES
+            for item in ids:
+                args += [item, lines.get(item, 1),
+                         _enc.encode((ts, e.type, item)) if keep else b""]
+        return int(await self._run("APPLY", keys, args))
+
+    @available
+    async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:
+        k = self.keys
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shopper in keys:
+                shard = k.shard_of(shopper)
+                pipe.lrange(k.history(tenant, shard, shopper), 0, -1)
+                pipe.zrange(k.bought(tenant, shard, shopper), 0, -1, withscores=True)
+            got = await pipe.execute()
+        out = []
+        for i in range(len(keys)):
+            raw, bought = got[2 * i], got[2 * i + 1]
+            h = ShopperHistory()
+            if raw:
+                entries = _entries_dec.decode(pack_entries(raw))
+                if any(entries[j][0] > entries[j + 1][0] for j in range(len(entries) - 1)):
+                    entries.sort(key=lambda e: e[0])  # a late event arrived after later ones
+                h.events = entries
+            if bought:
+                h.purchased = {m.decode(): float(s) for m, s in bought}
+            out.append(h)
+        return out
+
+    # -- models ---------------------------------------------------------------------------
+
+    @available
+    async def publish_model(self, tenant: str, version: str, artifact: bytes) -> None:
+        k = self.keys
+        await self._run("PUBLISH", [k.models(tenant), k.model_seq(tenant),
+                                    k.model_current(tenant), k.model(tenant, version)],
+                        [version, artifact, KEEP_MODELS, k.model(tenant, "")])
+
+    @available
+    async def current_model(self, tenant: str) -> str | None:
+        raw = await self.client.get(self.keys.model_current(tenant))
+        return None if raw is None else raw.decode()
+
+    @available
+    async def load_model(self, tenant: str, version: str) -> bytes | None:
+        raw = await self.client.get(self.keys.model(tenant, version))
+        return None if raw is None else bytes(raw)
+
+    @available
+    async def model_versions(self, tenant: str) -> list[str]:
+        raw = await self.client.zrange(self.keys.models(tenant), 0, -1)
+        return [v.decode() for v in raw]
+
+    @available
+    async def set_current_model(self, tenant: str, version: str) -> bool:
+        k = self.keys
+        return bool(await self._run("SET_CURRENT", [k.models(tenant), k.model_current(tenant)],
+                                    [version]))
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @available
+    async def ping(self) -> bool:
+        return bool(await self.client.ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()

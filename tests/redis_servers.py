@@ -1,0 +1,133 @@
+"""Real Redis for the tests: a standalone server and a 3-master Redis Cluster on free
+loopback ports, started here (``REDIS_URL`` / ``REDIS_CLUSTER_URL`` point at existing
+ones instead) and stopped after the test session."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+INSTALL_HINT = ("redis-server and redis-cli are needed for the tests: "
+                "'sudo apt-get install redis-server' (Debian/Ubuntu), "
+                "'brew install redis' (macOS), or set REDIS_URL and REDIS_CLUSTER_URL")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_port(cluster: bool = False) -> int:
+    """A free port; for a cluster node, one whose bus port (port + 10000) is free too."""
+    if not cluster:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(20_000, 50_000)
+        if _free(port) and _free(port + 10_000):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+def _wait_ping(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"redis-server on port {port} did not answer in {timeout} s")
+
+
+class RedisServer:
+    """One ``redis-server`` child; ``restart()`` keeps its port (and, with ``aof``, its
+    data)."""
+
+    def __init__(self, workdir: Path, *, port: int | None = None, cluster: bool = False,
+                 aof: bool = False) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError(INSTALL_HINT)
+        self.port = port or _free_port(cluster)
+        self.dir = workdir / f"redis-{self.port}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                     "--dir", str(self.dir), "--save", "", "--daemonize", "no",
+                     "--appendonly", "yes" if aof else "no", "--appendfsync", "always"]
+        if cluster:
+            self.args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                          "--cluster-node-timeout", "2000"]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.dir / "redis.log").open("ab")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
+        _wait_ping(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self, down_seconds: float = 0.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+
+class RedisClusterServers:
+    """Three masters, no replicas, slots spread by ``redis-cli --cluster create``."""
+
+    def __init__(self, workdir: Path) -> None:
+        if shutil.which("redis-cli") is None:
+            raise RuntimeError(INSTALL_HINT)
+        self.nodes = [RedisServer(workdir, cluster=True) for _ in range(3)]
+        try:
+            subprocess.run(["redis-cli", "--cluster", "create",
+                            *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                            "--cluster-replicas", "0", "--cluster-yes"],
+                           check=True, capture_output=True, timeout=60)
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ok(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = subprocess.run(["redis-cli", "-p", str(self.nodes[0].port), "cluster",
+                                  "info"], capture_output=True, text=True, timeout=10).stdout
+            if "cluster_state:ok" in out:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the test Redis Cluster did not reach cluster_state:ok")
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
