@@ -58,6 +58,8 @@ class TooLarge(EndcapError):
 class Unavailable(EndcapError):
     status = 503
     code = "unavailable"
+    #: Seconds the client should wait before retrying (sent as ``Retry-After``).
+    retry_after = 1
 
 
 def field_of(err: msgspec.ValidationError | msgspec.DecodeError) -> str | None:

@@ -19,8 +19,9 @@ from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
 from endcap.api.model_cache import ModelCache
 from endcap.api.openapi import build_openapi
 from endcap.api.system import system_routes, tenant_status
-from endcap.obs.metrics import ApiMetrics
+from endcap.obs.metrics import ApiMetrics, CacheCollector
 from endcap.settings import ServeSettings
+from endcap.store.local_cache import LocalCache
 from endcap.store.protocol import KeyKind, Store
 
 
@@ -29,6 +30,9 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
     """An ASGI app serving the v1 API over ``store``. The caller owns the store."""
     state = AppState(settings, store, ModelCache(store, settings.model_poll_seconds),
                      ApiMetrics())
+    cache = getattr(store, "cache", None)
+    if isinstance(cache, LocalCache):
+        state.metrics.registry.register(CacheCollector(cache))
 
     def r(path: str, method: str, route: str, need: KeyKind, fn: Handler) -> Route:
         return Route(path, endpoint(state, route, need, fn), methods=[method])

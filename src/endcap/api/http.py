@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from endcap.api.model_cache import ModelCache
-from endcap.errors import EndcapError, Forbidden, TooLarge, Unauthorized
+from endcap.errors import EndcapError, Forbidden, TooLarge, Unauthorized, Unavailable
 from endcap.obs.metrics import ApiMetrics
 from endcap.settings import ServeSettings
 from endcap.store.protocol import Credential, KeyKind, Store
@@ -44,7 +44,11 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 
 def error_response(err: EndcapError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
+    headers = None
+    if err.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(err, Unavailable):
+        headers = {"Retry-After": str(err.retry_after)}
     return JSON(error_body(err.code, err.message, err.details), err.status, headers=headers)
 
 

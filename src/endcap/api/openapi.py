@@ -92,6 +92,9 @@ _RECS = {
         "model_version": {"type": ["string", "null"]},
         "results": {"type": "array", "items": _RESULT},
         "total": {"type": "integer"},
+        "degraded": {"type": "boolean", "description": "true when the store was unreachable: "
+                     "served from this replica's caches and the model alone, without the "
+                     "shopper's history"},
     },
 }
 _ERROR = {

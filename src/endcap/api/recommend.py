@@ -8,14 +8,16 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from msgspec.structs import replace
 from starlette.requests import Request
 from starlette.responses import Response
 
 from endcap.api.http import JSON, AppState
-from endcap.errors import BadRequest, NotFound
-from endcap.pods.engine import recommend
+from endcap.errors import BadRequest, NotFound, Unavailable
+from endcap.pods.engine import Result, recommend
 from endcap.pods.filters import narrow, parse_query_filters
-from endcap.pods.model import MAX_RESULTS, Filters
+from endcap.pods.model import MAX_RESULTS, Filters, Pod
+from endcap.store.local_cache import CachedItems
 from endcap.store.protocol import Credential
 from endcap.strategies.base import Context
 from endcap.stream.history import ShopperHistory
@@ -100,18 +102,27 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
         raise NotFound(f"unknown pod {pod_id!r}", field="pod_id")
     q = parse_query(query_pairs(request.scope["query_string"]))
     store = state.store
+    degraded = False
     if q.seeds:
-        found = await store.get_items(tenant, q.seeds)
-        missing = [s for s, it in zip(q.seeds, found, strict=True) if it is None]
-        if missing:
-            raise NotFound(f"unknown item {missing[0]!r}", field="item_id", items=missing)
+        try:
+            found = await store.get_items(tenant, q.seeds)
+        except Unavailable:
+            degraded = True  # the model knows the seeds by id; judge them when it is back
+        else:
+            missing = [s for s, it in zip(q.seeds, found, strict=True) if it is None]
+            if missing:
+                raise NotFound(f"unknown item {missing[0]!r}", field="item_id", items=missing)
     keys = []
     if q.user_id is not None:
         keys.append("u:" + q.user_id)
     if q.session_id is not None:
         keys.append("s:" + q.session_id)
-    history = ShopperHistory.merged(await store.histories(tenant, keys)) if keys \
-        else ShopperHistory()
+    history = ShopperHistory()
+    if keys:
+        try:
+            history = ShopperHistory.merged(await store.histories(tenant, keys))
+        except Unavailable:
+            degraded = True
     model = state.models.get(tenant)
     if model is None:
         model = await state.models.ensure(tenant)
@@ -120,7 +131,15 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
                   now=time.time(),
                   exclude_bought=not pod.allow_repurchase)
     n = q.num_results or pod.num_results
-    results = await recommend(store, tenant, pod, ctx, n, set(q.exclude))
+    exclude = set(q.exclude)
+    results = None
+    if not degraded:
+        try:
+            results = await recommend(store, tenant, pod, ctx, n, exclude)
+        except Unavailable:
+            degraded = True
+    if results is None:
+        results = await _degraded(state, tenant, pod, ctx, n, exclude)
     body = {
         "pod": {"id": pod.id, "display_name": pod.display_name, "strategy": pod.strategy},
         "result_id": os.urandom(16).hex(),
@@ -133,6 +152,7 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
             for r in results
         ],
         "total": len(results),
+        "degraded": degraded,
     }
     m = state.metrics
     series = m.pod(pod.id)
@@ -145,4 +165,19 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
         per_strategy[r.strategy] = per_strategy.get(r.strategy, 0) + 1
     for name, count in per_strategy.items():
         m.strategy(name).inc(count)
+    if degraded:
+        m.degraded.inc()
     return JSON(body)
+
+
+async def _degraded(state: AppState, tenant: str, pod: Pod, ctx: Context, n: int,
+                    exclude: set[str]) -> list[Result]:
+    """While the store is down: the pod's chain, then the model's bestsellers, over the
+    items this replica has cached."""
+    cache = getattr(state.store, "cache", None)
+    if cache is None:
+        raise Unavailable("the store is unavailable")
+    chain = pod.chain()
+    fallback = replace(pod, strategy=chain if "bestsellers" in chain else
+                       [*chain, "bestsellers"])
+    return await recommend(CachedItems(cache), tenant, fallback, ctx, n, exclude)

@@ -6,9 +6,14 @@ values come from small fixed sets; pod ids, which tenants choose, are capped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from endcap.store.local_cache import LocalCache
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
                    0.25, 0.5, 1.0, 2.5)
@@ -46,6 +51,9 @@ class ApiMetrics:
         self.model_trained_at = Gauge("endcap_api_model_trained_timestamp_seconds",
                                       "When the served model was trained", ["tenant"],
                                       registry=r)
+        self.degraded = Counter("endcap_api_degraded_responses_total",
+                                "Recommendations served without the store (from caches and "
+                                "the model)", registry=r)
         self._pods: dict[str, PodSeries] = {}
         self._strategies: dict[str, Counter] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
@@ -80,3 +88,24 @@ class PodSeries(NamedTuple):
     requests: Counter
     latency: Histogram
     empty: Counter
+
+
+class CacheCollector(Collector):
+    """The in-process cache's hits, misses and sizes, read at scrape time
+    (hit ratio: ``rate(endcap_cache_hits_total[5m]) / (rate(hits) + rate(misses))``)."""
+
+    def __init__(self, cache: LocalCache) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        hits = CounterMetricFamily("endcap_cache_hits", "In-process cache hits", labels=["cache"])
+        misses = CounterMetricFamily("endcap_cache_misses", "In-process cache misses",
+                                     labels=["cache"])
+        size = GaugeMetricFamily("endcap_cache_entries", "Entries in the in-process cache",
+                                 labels=["cache"])
+        sizes = self._cache.sizes()
+        for name, stats in self._cache.stats.items():
+            hits.add_metric([name], stats.hits)
+            misses.add_metric([name], stats.misses)
+            size.add_metric([name], sizes[name])
+        yield from (hits, misses, size)

@@ -14,7 +14,7 @@ from itertools import islice
 from endcap.catalog.model import Item
 from endcap.pods.filters import Predicate, predicate
 from endcap.pods.model import Pod
-from endcap.store.protocol import CatalogStore
+from endcap.store.protocol import ItemReader
 from endcap.strategies.base import Context
 from endcap.strategies.registry import STRATEGIES
 
@@ -30,7 +30,7 @@ class Result:
 
 
 async def recommend(
-    catalog: CatalogStore,
+    catalog: ItemReader,
     tenant: str,
     pod: Pod,
     ctx: Context,

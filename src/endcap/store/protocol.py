@@ -45,6 +45,12 @@ class TenantStore(Protocol):
         ...
 
 
+class ItemReader(Protocol):
+    async def get_items(self, tenant: str, ids: Sequence[str]) -> list[Item | None]:
+        """The stored items for ``ids``, in order; None where unknown."""
+        ...
+
+
 class CatalogStore(Protocol):
     async def upsert_items(self, tenant: str, items: Sequence[Item]) -> None:
         """Insert or replace all ``items`` atomically: all are stored or none."""
