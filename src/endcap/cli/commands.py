@@ -161,6 +161,36 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return run(main)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        store = _open(args.store_url)
+        try:
+            versions = await store.model_versions(args.tenant)
+            current = await store.current_model(args.tenant)
+            if args.models_command == "list":
+                for v in versions:
+                    print(f"{'*' if v == current else ' '} {v}")
+                return 0
+            target = args.version
+            if target is None:
+                before = versions[: versions.index(current)] if current in versions else []
+                if not before:
+                    print(f"endcap: tenant {args.tenant!r} has no version before "
+                          f"{current!r}", file=sys.stderr)
+                    return 2
+                target = before[-1]
+            if not await store.set_current_model(args.tenant, target):
+                print(f"endcap: tenant {args.tenant!r} has no model version {target!r} "
+                      "('endcap models list' shows them)", file=sys.stderr)
+                return 2
+            print(f"{args.tenant}: now serving {target} (was {current})")
+            return 0
+        finally:
+            await store.close()
+
+    return run(main)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from endcap.sampledata.shop import write_shop
     from endcap.sampledata.synthetic import generate_shop

@@ -45,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     lst = ten_sub.add_parser("list", help="list tenants")
     lst.add_argument("--store", dest="store_url", required=True)
 
+    models = sub.add_parser("models", help="list a tenant's model versions, or roll back")
+    models_sub = models.add_subparsers(dest="models_command", required=True, metavar="action")
+    mlist = models_sub.add_parser("list", help="published versions, oldest first; * = current")
+    back = models_sub.add_parser("rollback", help="serve an earlier version (replicas switch "
+                                                  "within their poll interval)")
+    back.add_argument("--to", dest="version",
+                      help="the version to serve (default: the one before the current)")
+    for action in (mlist, back):
+        action.add_argument("--store", dest="store_url", required=True)
+        action.add_argument("--tenant", required=True)
+
     gen = sub.add_parser("generate", help="write a deterministic synthetic shop as NDJSON")
     gen.add_argument("--items", type=int, default=10_000)
     gen.add_argument("--shoppers", type=int, default=20_000)

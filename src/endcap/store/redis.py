@@ -27,8 +27,8 @@ import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
 
 from endcap.catalog.model import Item, ItemPatch, apply_patch
 from endcap.errors import Unavailable
@@ -174,11 +174,12 @@ class RedisStore:
         return sorted((_tenant_dec.decode(v) for v in raw.values()),
                       key=lambda t: t.created_at)
 
-    @available
     async def resolve_key(self, key: str) -> Credential | None:
         cred = self.cache.credential(key)
-        if cred is not None:
-            return cred
+        return cred if cred is not None else await self._fetch_key(key)
+
+    @available
+    async def _fetch_key(self, key: str) -> Credential | None:
         raw = await self.client.get(self.keys.key(hash_key(key)))
         if raw is None:
             return None
@@ -191,7 +192,7 @@ class RedisStore:
     async def _sync(self, tenant: str) -> None:
         """Drop cached items and pods that another process changed (at most every
         ``sync_seconds`` per tenant; concurrent callers do not wait for each other)."""
-        if not self.cache.sync_due(tenant):
+        if not self.cache.sync_due(tenant) or time.monotonic() < self.down_until:
             return
         lock = self._sync_lock.setdefault(tenant, asyncio.Lock())
         if lock.locked():
@@ -229,18 +230,23 @@ class RedisStore:
         await self._run("UPSERT", [self.keys.items(tenant), self.keys.changes(tenant)], args)
         self.cache.forget_items(tenant, [i.id for i in items])
 
-    @available
     async def get_items(self, tenant: str, ids: Sequence[str]) -> list[Item | None]:
+        """From the cache where it can; one HMGET for the rest."""
         await self._sync(tenant)
         out, missing = self.cache.items(tenant, ids)
-        if missing:
-            raw = await self.client.hmget(self.keys.items(tenant), missing)
-            found = {i: (None if r is None else _item_dec.decode(r))
-                     for i, r in zip(missing, raw, strict=True)}
-            self.cache.put_items(tenant, found)
-            out = [found[i] if o is None and i in found else o for i, o in zip(ids, out,
-                                                                                strict=True)]
-        return out
+        if not missing:
+            return out
+        found = await self._fetch_items(tenant, missing)
+        return [found[i] if o is None and i in found else o
+                for i, o in zip(ids, out, strict=True)]
+
+    @available
+    async def _fetch_items(self, tenant: str, ids: list[str]) -> dict[str, Item | None]:
+        raw = await self.client.hmget(self.keys.items(tenant), ids)
+        found = {i: (None if r is None else _item_dec.decode(r))
+                 for i, r in zip(ids, raw, strict=True)}
+        self.cache.put_items(tenant, found)
+        return found
 
     @available
     async def patch_item(self, tenant: str, item_id: str, patch: ItemPatch) -> Item | None:
@@ -283,12 +289,13 @@ class RedisStore:
         self.cache.forget_pod(tenant, pod.id)
         return bool(created)
 
-    @available
     async def get_pod(self, tenant: str, pod_id: str) -> Pod | None:
         await self._sync(tenant)
         hit, pod = self.cache.pod(tenant, pod_id)
-        if hit:
-            return pod
+        return pod if hit else await self._fetch_pod(tenant, pod_id)
+
+    @available
+    async def _fetch_pod(self, tenant: str, pod_id: str) -> Pod | None:
         raw = await self.client.hget(self.keys.pods(tenant), pod_id)
         pod = None if raw is None else _pod_dec.decode(raw)
         self.cache.put_pod(tenant, pod_id, pod)
