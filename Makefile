@@ -5,11 +5,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck pytest demo bench clean
+.PHONY: install test lint typecheck pytest demo bench clean redis-server
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The tests start their own redis-server (standalone and a 3-node cluster); install it
+# from Debian's packages when it is missing (as root, or with passwordless sudo).
+redis-server:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing redis-server from Debian's packages"; \
+	    $$SUDO apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server; }; \
+	  else \
+	    echo "redis-server is missing: install it (e.g. 'brew install redis')"; exit 1; \
+	  fi; }
+
+$(STAMP): pyproject.toml | redis-server
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
