@@ -231,3 +231,32 @@ def cmd_load(args: argparse.Namespace) -> int:
             await store.close()
 
     return run(main)
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from endcap.store.redis import RedisStore
+    from endcap.stream.worker import StreamOptions, default_consumer, serve_stream
+
+    setup_logging()
+    options = StreamOptions(
+        consumer=args.consumer or default_consumer(), batch=args.batch,
+        block_ms=args.block_ms, claim_idle=max(0.1, args.claim_idle),
+        archive_batch=args.archive_batch, archive_interval=max(0.0, args.archive_interval),
+        # Test hook (the kill -9 test): wait between applying a batch and its XACK.
+        ack_delay=float(os.environ.get("ENDCAP_TEST_STREAM_ACK_DELAY", "0")))
+
+    async def main() -> int:
+        store = _open(args.store_url)
+        try:
+            if not isinstance(store, RedisStore):
+                print("endcap: 'endcap stream' consumes the Redis back-end's event streams; "
+                      "the embedded store applies each event when 'endcap serve' accepts "
+                      "it, so there is nothing to run", file=sys.stderr)
+                return 2
+            await serve_stream(store, options, metrics_host=args.metrics_host,
+                               metrics_port=args.metrics_port)
+            return 0
+        finally:
+            await store.close()
+
+    return run(main)

@@ -36,6 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--store", dest="store_url", required=True)
     train.add_argument("--tenant", help="only this tenant (default: every tenant)")
 
+    stream = sub.add_parser("stream", help="apply the Redis event streams to real-time "
+                                           "state, and archive them (the stream role)")
+    stream.add_argument("--store", dest="store_url", required=True,
+                        help="a redis:// or redis+cluster:// store URL; with "
+                             "archive=file:///dir the streams are archived and trimmed")
+    stream.add_argument("--consumer", help="this worker's name in the consumer groups "
+                                           "(default: <hostname>-<pid>)")
+    stream.add_argument("--batch", type=_positive_int, default=500,
+                        help="entries per read and apply (default 500)")
+    stream.add_argument("--block-ms", type=_positive_int, default=1000,
+                        help="how long a read waits for new entries (default 1000)")
+    stream.add_argument("--claim-idle", type=float, default=30.0,
+                        help="take over entries another worker left pending this many "
+                             "seconds (default 30)")
+    stream.add_argument("--archive-batch", type=_positive_int, default=50_000,
+                        help="events per archive file batch (default 50000)")
+    stream.add_argument("--archive-interval", type=float, default=60.0,
+                        help="the longest an event waits to be archived, in seconds "
+                             "(default 60)")
+    stream.add_argument("--metrics-port", type=int, default=9464,
+                        help="Prometheus metrics port (default 9464; 0: none)")
+    stream.add_argument("--metrics-host", default="127.0.0.1")
+
     ten = sub.add_parser("tenants", help="create and list tenants")
     ten_sub = ten.add_subparsers(dest="tenants_command", required=True, metavar="action")
     create = ten_sub.add_parser("create", help="create a tenant and print its keys once")
@@ -72,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--tenant", required=True)
     load.add_argument("--dir", required=True, help="directory written by 'endcap generate'")
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
 
 
 def _utc_date(text: str) -> datetime:
