@@ -30,6 +30,7 @@ from endcap.stream.groups import APPLY, ARCHIVE, FORGET, ensure_group, forget_id
 from endcap.stream.metrics import StreamMetrics
 from endcap.stream.worker import StreamOptions, StreamWorker
 from tests.conftest import free_port, unique_prefix
+from tests.redis_servers import RedisServer
 
 T0 = 1_790_000_000.0  # 2026-09-21, a day boundary is crossed by +86_400
 _enc = msgspec.msgpack.Encoder()
@@ -154,6 +155,60 @@ async def _bad(metrics: StreamMetrics) -> float:
     return float(metrics.events["bad"]._value.get())
 
 
+def test_more_streams_than_read_slots_are_polled(redis_server: str) -> None:
+    async def go() -> None:
+        store = await open_redis(redis_url(redis_server, shards="8", max_connections="4"))
+        worker = StreamWorker(store, StreamOptions(consumer="w", block_ms=100,
+                                                   tenant_poll=0.1), StreamMetrics())
+        assert worker.readers == 2
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            events = [view(n) for n in range(400)]
+            await store.append("shop", events)
+            await wait_until(lambda: _equals(counted(store, "shop", events), 400.0),
+                             "every stream's events applied")
+            assert worker._polling()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            await store.close()
+
+    run(go())
+
+
+def test_worker_rides_out_a_redis_restart(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, aof=True)
+
+    async def go() -> None:
+        store = await open_redis(redis_url(server.url, shards="2"))
+        metrics = StreamMetrics()
+        worker = StreamWorker(store, StreamOptions(consumer="w", block_ms=200, claim_idle=0.5,
+                                                   tenant_poll=0.1), metrics)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            events = [view(n) for n in range(200)]
+            await store.append("shop", events[:100])
+            await wait_until(lambda: _equals(counted(store, "shop", events), 100.0),
+                             "the first events applied")
+            await asyncio.to_thread(server.restart, 1.0)
+            await store.append("shop", events[100:])
+            await wait_until(lambda: _equals(counted(store, "shop", events), 200.0),
+                             "the events sent after the restart applied")
+            assert not task.done()
+            assert metrics.store_errors._value.get() > 0
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            await store.close()
+
+    try:
+        run(go())
+    finally:
+        server.stop()
+
+
 def test_idle_consumers_are_forgotten_unless_they_hold_entries(redis_server: str) -> None:
     async def go() -> None:
         store = await open_redis(redis_url(redis_server, shards="1"))
@@ -259,6 +314,9 @@ def test_kill_9_mid_batch_applies_every_event_once(redis_server: str,
         await wait_until(drained, "w2 to apply everything, w1's batches included", 45)
         assert await counted(store, "shop", events) == 20_000.0
         await check_histories(store, "shop", events)
+        for k in keys:  # the dead worker holds nothing any more
+            assert all(int(c["pending"]) == 0 for c in
+                       await store.client.xinfo_consumers(k, APPLY) if c["name"] == b"w1")
 
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert _metric(text, 'endcap_stream_events_total{outcome="reclaimed"}') == in_hand
@@ -377,6 +435,31 @@ def test_archiver_trims_only_what_is_applied_and_archived(
 
 async def _lengths(store: RedisStore, keys: list[str]) -> list[int]:
     return [int(await store.client.xlen(k)) for k in keys]
+
+
+def test_archiver_waits_for_a_full_batch_or_the_interval(redis_server: str,
+                                                         tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    url = redis_url(redis_server, shards="1", archive=f"file://{root}")
+
+    async def go() -> None:
+        store = await open_redis(url)
+        await store.append("shop", [view(n) for n in range(30)])
+        stop = asyncio.Event()
+        patient = Archiver(store, archive_options("a", archive_interval=1.0,
+                                                  archive_batch=100), StreamMetrics())
+        assert await patient.visit("shop", 0, stop)
+        assert not list(root.rglob("*.parquet"))  # 30 fresh events: not yet
+        await store.append("shop", [view(n) for n in range(30, 130)])
+        assert await patient.visit("shop", 0, stop)  # a full batch is due at once
+        assert await group_backlog(store, "shop", ARCHIVE) == (0, 30)
+        await asyncio.sleep(1.05)
+        assert await patient.visit("shop", 0, stop)  # the rest, now 1 s old
+        assert await group_backlog(store, "shop", ARCHIVE) == (0, 0)
+        assert len(read_archive(f"file://{root}", "shop")) == 130
+        await store.close()
+
+    run(go())
 
 
 class CrashingArchiver(Archiver):

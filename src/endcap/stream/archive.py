@@ -150,6 +150,9 @@ class FileArchive:
         tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            # A write of this very batch that died half-way left its temporary file.
+            for stale in folder.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)
             frame.write_parquet(tmp, compression="zstd")
             with tmp.open("rb") as f:
                 os.fsync(f.fileno())
