@@ -123,6 +123,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def redis_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ``rediss://`` URL of a TLS-only Redis with a self-signed certificate."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-tls"), tls=True)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a 3-master Redis Cluster: ``REDIS_CLUSTER_URL`` if set, else started."""
     if os.environ.get("REDIS_CLUSTER_URL"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -38,11 +39,13 @@ def _free_port(cluster: bool = False) -> int:
     raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
-def _wait_ping(port: int, timeout: float = 20.0) -> None:
+def _wait_ping(port: int, timeout: float = 20.0, ca: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as raw:
+                s = raw if ca is None else ssl.create_default_context(
+                    cafile=str(ca)).wrap_socket(raw, server_hostname="127.0.0.1")
                 s.sendall(b"PING\r\n")
                 if s.recv(64).startswith(b"+PONG"):
                     return
@@ -52,12 +55,22 @@ def _wait_ping(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"redis-server on port {port} did not answer in {timeout} s")
 
 
+def _self_signed(folder: Path) -> Path:
+    """A certificate for 127.0.0.1 (and its key, ``key.pem``), made with openssl."""
+    cert = folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(folder / "key.pem"), "-out", str(cert),
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert
+
+
 class RedisServer:
     """One ``redis-server`` child; ``restart()`` keeps its port (and, with ``aof``, its
     data)."""
 
     def __init__(self, workdir: Path, *, port: int | None = None, cluster: bool = False,
-                 aof: bool = False) -> None:
+                 aof: bool = False, tls: bool = False) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError(INSTALL_HINT)
         self.port = port or _free_port(cluster)
@@ -66,6 +79,13 @@ class RedisServer:
         self.args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                      "--dir", str(self.dir), "--save", "", "--daemonize", "no",
                      "--appendonly", "yes" if aof else "no", "--appendfsync", "always"]
+        self.ca: Path | None = None
+        if tls:
+            self.ca = _self_signed(self.dir)
+            self.args[1:3] = ["--port", "0", "--tls-port", str(self.port)]
+            self.args += ["--tls-cert-file", str(self.ca), "--tls-key-file",
+                          str(self.dir / "key.pem"), "--tls-ca-cert-file", str(self.ca),
+                          "--tls-auth-clients", "no"]
         if cluster:
             self.args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                           "--cluster-node-timeout", "2000"]
@@ -74,12 +94,14 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        if self.ca is not None:
+            return f"rediss://127.0.0.1:{self.port}?ssl_ca_certs={self.ca}"
         return f"redis://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         log = (self.dir / "redis.log").open("ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        _wait_ping(self.port)
+        _wait_ping(self.port, ca=self.ca)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -21,7 +21,7 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
-@pytest.fixture(params=["memory", "file", "redis", "cluster"])
+@pytest.fixture(params=["memory", "file", "redis", "tls", "cluster"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path
                ) -> Iterator[Callable[[], Store]]:
     """Opens the back-end; a second call opens the same state again (another process)."""
@@ -30,9 +30,9 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path
     elif request.param == "file":
         url = f"file://{tmp_path / 'db'}"
     else:
-        base = request.getfixturevalue("redis_server" if request.param == "redis"
-                                       else "redis_cluster")
-        url = f"{base}?prefix={unique_prefix()}&sync_seconds=0"
+        base = request.getfixturevalue({"redis": "redis_server", "tls": "redis_tls",
+                                        "cluster": "redis_cluster"}[request.param])
+        url = f"{base}{'&' if '?' in base else '?'}prefix={unique_prefix()}&sync_seconds=0"
     opened: list[Store] = []
 
     def make() -> Store:
@@ -175,8 +175,11 @@ def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
     run(read())
 
 
-@pytest.mark.parametrize("url", ["redis+sentinel://x", "file://", "memory://?sync=maybe",
-                                 "memory://?colour=red"])
+@pytest.mark.parametrize("url", [
+    "redis+sentinel://x", "file://", "memory://?sync=maybe", "memory://?colour=red",
+    "redis://127.0.0.1?shards=0", "redis://127.0.0.1?shards=many", "redis://127.0.0.1?colour=red",
+    "redis://127.0.0.1?archive=s3://bucket/x", "redis://127.0.0.1?ssl_ca_certs=/ca.pem",
+    "redis://127.0.0.1?prefix={x}", "redis://127.0.0.1?timeout=0"])
 def test_bad_urls(url: str) -> None:
     with pytest.raises(StoreURLError):
         open_store(url)
