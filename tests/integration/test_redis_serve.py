@@ -129,6 +129,7 @@ def test_redis_outage_degrades_then_recovers(tmp_path: Path,
         warm = httpx.get(rec, params={"user_id": "u1"}, headers=pub).json()
         assert warm["total"] > 0 and warm["degraded"] is False
 
+        assert httpx.get(server.url + "/readyz").json()["status"] == "ready"
         load = _Load(server.url, pub)
         load.start()
         time.sleep(0.3)
@@ -145,6 +146,8 @@ def test_redis_outage_degrades_then_recovers(tmp_path: Path,
                                  "item_id": "i1"})
             assert e.status_code == 503 and e.headers["Retry-After"].isdigit(), e.text
             assert e.json()["error"]["code"] == "store_unavailable"
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
         metrics = httpx.get(server.url + "/metrics").text
         degraded = re.search(r"^endcap_api_degraded_responses_total (\S+)$", metrics, re.M)
         assert degraded and float(degraded.group(1)) >= 20

@@ -222,8 +222,10 @@ def build_openapi() -> dict[str, Any]:
                 **_errs("401", "403")}}},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": _resp("Alive", {"type": "object"})}}},
-        "/readyz": {"get": {"summary": "Readiness: the store answers", "security": [],
-                            "responses": {"200": _resp("Ready", {"type": "object"}),
+        "/readyz": {"get": {"summary": "Readiness: the store has answered; status 'degraded' "
+                                       "while it is unreachable later", "security": [],
+                            "responses": {"200": _resp("Ready or degraded",
+                                                       {"type": "object"}),
                                           "503": _resp("Not ready", _ref("Error"))}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
                              "responses": {"200": {"description": "Prometheus text format",

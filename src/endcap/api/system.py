@@ -48,11 +48,20 @@ def system_routes(state: AppState, spec: dict[str, Any]) -> dict[str, Any]:
     async def healthz(request: Request) -> Response:
         return JSON({"status": "ok", "version": __version__})
 
+    reached = False  # has this process ever reached its store?
+
     async def readyz(request: Request) -> Response:
+        """503 until the store has answered once. Later, a store outage leaves the
+        process ready but ``degraded``: it serves recommendations from its caches, and
+        taking every replica out of the load balancer at once would serve nothing."""
+        nonlocal reached
         try:
             await state.store.ping()
         except Exception as e:
+            if reached:
+                return JSON({"status": "degraded", "store": f"unreachable: {e}"})
             return JSON(error_body("unavailable", f"store unreachable: {e}"), 503)
+        reached = True
         return JSON({"status": "ready"})
 
     async def metrics(request: Request) -> Response:
