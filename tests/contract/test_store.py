@@ -245,3 +245,23 @@ def test_another_process_sees_changes(make_store: Callable[[], Store]) -> None:
         assert (await b.get_items("t", ["x"])) == [None]
 
     run(go())
+
+
+def test_the_log_reads_each_event_once_after_the_dedupe_window(
+        make_store: Callable[[], Store]) -> None:
+    """Redis forgets an event_id after ``dedupe_hours``; a copy sent later is logged again,
+    but the log as the trainer reads it still holds the event once."""
+
+    async def go() -> None:
+        s = make_store()
+        if not s.streamed:
+            pytest.skip("the embedded log remembers every event_id forever")
+        e = view("e1", "a", 1, user="u")
+        assert await s.append("t", [e]) == [True]
+        keys = s.keys  # type: ignore[attr-defined]
+        shard = keys.shard_of("u:u")
+        await s.client.delete(keys.seen("t", shard, "e1"))  # type: ignore[attr-defined]
+        assert await s.append("t", [e]) == [True]
+        assert [x.event_id for x in await s.read_events("t")] == ["e1"]
+
+    run(go())

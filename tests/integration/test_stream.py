@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from endcap.stream.worker import StreamOptions, StreamWorker
 from tests.conftest import free_port, unique_prefix
 from tests.redis_servers import RedisServer
 
-T0 = 1_790_000_000.0  # 2026-09-21, a day boundary is crossed by +86_400
+#: Midnight UTC three days ago: recent enough to be counted (counters keep 8 days), and a
+#: day boundary is crossed by +86_400.
+T0 = float(int(time.time() // 86_400 - 3) * 86_400)
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Event)
 
@@ -385,7 +388,8 @@ def test_archiver_trims_only_what_is_applied_and_archived(
         assert [await c.xlen(k) for k in keys] == lengths
         assert await group_backlog(store, "shop", ARCHIVE) == (0, 0)
         days = sorted(p.name for p in (root / "tenant=shop").iterdir())
-        assert days == ["day=2026-09-21", "day=2026-09-22", "day=2026-09-23"]
+        assert days == [f"day={datetime.fromtimestamp(T0 + d * 86_400, UTC):%Y-%m-%d}"
+                        for d in range(3)]
         for d in days:
             names = [p.name for p in (root / "tenant=shop" / d).iterdir()]
             assert names and all(re.fullmatch(r"[01]-\d+-\d+-\d+-\d+\.parquet", n)

@@ -21,6 +21,7 @@ import logging
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from operator import itemgetter
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -51,6 +52,7 @@ _event_dec = msgspec.msgpack.Decoder(Event)
 _pod_dec = msgspec.msgpack.Decoder(Pod)
 _tenant_dec = msgspec.msgpack.Decoder(Tenant)
 _entries_dec = msgspec.msgpack.Decoder(list[tuple[float, str, str]])
+_time_of = itemgetter(0)
 
 #: Failures that mean "Redis is not answering now", not "endcap has a bug".
 DOWN: tuple[type[Exception], ...] = (
@@ -61,8 +63,11 @@ DOWN: tuple[type[Exception], ...] = (
 KEEP_MODELS = 20
 #: Hourly real-time counters and co-occurrence pairs expire after this many seconds.
 COUNTER_TTL = 8 * 86_400
-#: Co-occurrence pairs kept per item and shard (up to twice this between trims).
-PAIR_CAP = 100
+#: Co-occurrence pairs kept per item and shard: up to twice this between trims, which
+#: stays under Redis's compact (listpack) encoding limit of 128 members.
+PAIR_CAP = 50
+#: Lines of one purchase paired with each other for co-purchase counts.
+PAIR_LINES = 10
 #: After a failed call, how long calls fail fast before Redis is tried again.
 BREAKER_SECONDS = 0.5
 #: Changes fetched per cache sync; more than this and the tenant's cache is dropped.
@@ -115,7 +120,7 @@ class RedisStore:
     streamed = True
 
     def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys, *,
-                 dedupe_seconds: int = 86_400, user_ttl: int = 180 * 86_400,
+                 dedupe_seconds: int = 6 * 3600, user_ttl: int = 180 * 86_400,
                  session_ttl: int = 30 * 86_400, sync_seconds: float = 1.0,
                  cache_items: int = 200_000, archive: str | None = None) -> None:
         # redis-py's return types are unions of bytes, str and None; the client is
@@ -129,8 +134,9 @@ class RedisStore:
         self.cache = LocalCache(max_items=cache_items, sync_seconds=sync_seconds)
         self._scripts = {name: client.register_script(getattr(scripts, name))
                          for name in ("APPEND", "APPLY", "UPSERT", "CAS", "PUT", "DELETE",
-                                      "PUBLISH", "SET_CURRENT")}
+                                      "PUBLISH", "SET_CURRENT", "HISTORIES")}
         self._sync_lock: dict[str, asyncio.Lock] = {}
+        self.cluster = isinstance(client, RedisCluster)
         self.down_until = 0.0
 
     @classmethod
@@ -345,20 +351,25 @@ class RedisStore:
     @available
     async def read_events(self, tenant: str) -> list[Event]:
         """Archived events (when the URL names an archive), then those still in the
-        streams, each once, ordered by time of arrival."""
+        streams, ordered by time of arrival, each ``event_id`` once however long apart
+        its copies arrived (the append marks forget after ``dedupe_hours``; this does not)."""
         tagged: list[tuple[bytes, Event]] = []
         for shard in range(self.keys.shards):
             async for sid, e in self.stream_entries(tenant, shard):
                 tagged.append((sid, e))
         tagged.sort(key=lambda p: tuple(int(x) for x in p[0].split(b"-")))
-        streamed = [e for _, e in tagged]
-        if self.archive is None:
-            return streamed
-        from endcap.stream.archive import read_archive
+        archived: list[Event] = []
+        if self.archive is not None:
+            from endcap.stream.archive import read_archive
 
-        archived: list[Event] = await asyncio.to_thread(read_archive, self.archive, tenant)
+            archived = await asyncio.to_thread(read_archive, self.archive, tenant)
         seen = {e.event_id for e in archived}
-        return archived + [e for e in streamed if e.event_id not in seen]
+        out = archived
+        for _, e in tagged:
+            if e.event_id not in seen:
+                seen.add(e.event_id)
+                out.append(e)
+        return out
 
     async def stream_entries(self, tenant: str, shard: int, batch: int = 5_000
                              ) -> AsyncIterator[tuple[bytes, Event]]:
@@ -402,7 +413,8 @@ class RedisStore:
         k = self.keys
         keys: list[str] = []
         args: list[Any] = [self.dedupe_seconds, MAX_EVENTS, MAX_PURCHASED, PAIR_CAP,
-                           COUNTER_TTL, k.counter_prefix(tenant, shard)]
+                           COUNTER_TTL, k.counter_prefix(tenant, shard), PAIR_LINES]
+        oldest_counted = time.time() - COUNTER_TTL
         for shopper, e in events:
             keys += [k.seen(tenant, shard, e.event_id), k.history(tenant, shard, shopper),
                      k.bought(tenant, shard, shopper), k.recent(tenant, shard, shopper)]
@@ -410,7 +422,8 @@ class RedisStore:
             ttl = self.user_ttl if shopper.startswith("u:") else self.session_ttl
             lines = {ln.id: ln.quantity for ln in e.items or ()}
             ids = e.item_ids()
-            args += [e.type, repr(ts), ttl, int(ts // 3600), len(ids)]
+            hour = int(ts // 3600) if ts >= oldest_counted else ""
+            args += [e.type, repr(ts), ttl, hour, len(ids)]
             keep = e.type in HISTORY_TYPES
             for item in ids:
                 args += [item, lines.get(item, 1),
@@ -420,23 +433,29 @@ class RedisStore:
     @available
     async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:
         k = self.keys
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shopper in keys:
-                shard = k.shard_of(shopper)
-                pipe.lrange(k.history(tenant, shard, shopper), 0, -1)
-                pipe.zrange(k.bought(tenant, shard, shopper), 0, -1, withscores=True)
-            got = await pipe.execute()
+        names: list[str] = []
+        for shopper in keys:
+            shard = k.shard_of(shopper)
+            names += [k.history(tenant, shard, shopper), k.bought(tenant, shard, shopper)]
+        if self.cluster:  # keys in several slots: plain reads, pipelined per node
+            async with self.client.pipeline(transaction=False) as pipe:
+                for i in range(0, len(names), 2):
+                    pipe.execute_command("LRANGE", names[i], 0, -1)
+                    pipe.execute_command("ZRANGE", names[i + 1], 0, -1, "WITHSCORES")
+                got = await pipe.execute()
+        else:
+            got = await self._run("HISTORIES", names, ())
         out = []
-        for i in range(len(keys)):
-            raw, bought = got[2 * i], got[2 * i + 1]
+        for i in range(0, len(got), 2):
+            raw, bought = got[i], got[i + 1]
             h = ShopperHistory()
             if raw:
                 entries = _entries_dec.decode(pack_entries(raw))
-                if any(entries[j][0] > entries[j + 1][0] for j in range(len(entries) - 1)):
-                    entries.sort(key=lambda e: e[0])  # a late event arrived after later ones
+                entries.sort(key=_time_of)  # arrival order; a late event sorts by its time
                 h.events = entries
             if bought:
-                h.purchased = {m.decode(): float(s) for m, s in bought}
+                h.purchased = dict(zip(map(bytes.decode, bought[::2]), map(float, bought[1::2]),
+                                       strict=True))
             out.append(h)
         return out
 

@@ -26,8 +26,10 @@ return out
 #: Folds a batch of one shard's events into real-time state, each at most once.
 #: KEYS: per event, its mark, history, bought set and recent-views list.
 #: ARGV: 1 mark TTL, 2 max history entries, 3 max bought, 4 pair cap, 5 counter TTL,
-#: 6 counter key prefix; then per event: type, time, history TTL, hour bucket, n,
-#: and n times (item, weight, history entry or '').
+#: 6 counter key prefix, 7 most purchase lines paired; then per event: type, time,
+#: history TTL, hour bucket ('' for no counting: too old to matter), n, and n times
+#: (item, weight, history entry or '').
+#: Counters and pair sets are trimmed and given their TTL once per batch, not per bump.
 #: Returns how many events were applied now (the rest were applied before).
 APPLY = """
 local mark_ttl = tonumber(ARGV[1])
@@ -36,14 +38,15 @@ local max_bought = tonumber(ARGV[3])
 local cap = tonumber(ARGV[4])
 local counter_ttl = tonumber(ARGV[5])
 local pre = ARGV[6]
-local a = 7
+local max_lines = tonumber(ARGV[7])
+local a = 8
 local applied = 0
+local counters = {}
+local pairsets = {}
 
 local function bump(key, member)
   redis.call('ZINCRBY', key, 1, member)
-  local n = redis.call('ZCARD', key)
-  if n > 2 * cap then redis.call('ZREMRANGEBYRANK', key, 0, n - cap - 1) end
-  redis.call('EXPIRE', key, counter_ttl)
+  pairsets[key] = true
 end
 
 for k = 1, #KEYS, 4 do
@@ -58,21 +61,21 @@ for k = 1, #KEYS, 4 do
     if not redis.call('SET', mark, 'a', 'XX', 'KEEPTTL') then
       redis.call('SET', mark, 'a', 'EX', mark_ttl)
     end
-    local counter = pre .. 'n:' .. etype .. ':' .. hour
+    local counter = hour ~= '' and (pre .. 'n:' .. etype .. ':' .. hour) or nil
     local items = {}
     local pushed = false
     for j = 1, n do
       local item, weight, entry = ARGV[a], ARGV[a + 1], ARGV[a + 2]
       a = a + 3
       items[j] = item
-      redis.call('ZINCRBY', counter, weight, item)
+      if counter then redis.call('ZINCRBY', counter, weight, item) end
       if entry ~= '' then
         redis.call('RPUSH', hist, entry)
         pushed = true
         if etype == 'purchase' then redis.call('ZADD', bought, 'GT', ts, item) end
       end
     end
-    redis.call('EXPIRE', counter, counter_ttl)
+    if counter then counters[counter] = true end
     if pushed then
       redis.call('LTRIM', hist, -max_events, -1)
       redis.call('EXPIRE', hist, hist_ttl)
@@ -94,7 +97,7 @@ for k = 1, #KEYS, 4 do
       redis.call('LTRIM', recent, 0, 4)
       redis.call('EXPIRE', recent, hist_ttl)
     elseif etype == 'purchase' and n > 1 then
-      local m = math.min(n, 20)
+      local m = math.min(n, max_lines)
       for x = 1, m do
         for y = 1, m do
           if x ~= y then bump(pre .. 'cb:' .. items[x], items[y]) end
@@ -102,6 +105,12 @@ for k = 1, #KEYS, 4 do
       end
     end
   end
+end
+for key in pairs(counters) do redis.call('EXPIRE', key, counter_ttl) end
+for key in pairs(pairsets) do
+  local n = redis.call('ZCARD', key)
+  if n > 2 * cap then redis.call('ZREMRANGEBYRANK', key, 0, n - cap - 1) end
+  redis.call('EXPIRE', key, counter_ttl)
 end
 return applied
 """
@@ -164,4 +173,16 @@ SET_CURRENT = """
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
+"""
+
+#: KEYS: per shopper, history and bought set. Returns per shopper the history entries
+#: and the bought set as a flat member/score list: one round trip for a request
+#: (standalone Redis; a cluster pipelines plain reads instead).
+HISTORIES = """
+local out = {}
+for i = 1, #KEYS, 2 do
+  out[#out + 1] = redis.call('LRANGE', KEYS[i], 0, -1)
+  out[#out + 1] = redis.call('ZRANGE', KEYS[i + 1], 0, -1, 'WITHSCORES')
+end
+return out
 """

@@ -3,9 +3,9 @@
 
 Redis options ride in the query string: ``shards`` (event-stream shards per tenant,
 default 8; every process must agree), ``prefix`` (default ``endcap``), ``timeout``
-(seconds per call, default 1), ``max_connections`` (default 64), ``dedupe_hours``
-(how long an ``event_id`` is remembered, default 24), ``sync_seconds`` (how stale a
-replica's cached items and pods may be, default 1), ``cache_items`` (default 200000),
+(seconds per call, default 1), ``max_connections`` (default 64), ``dedupe_hours`` (how
+long an ``event_id`` is remembered for real-time state, default 6), ``sync_seconds`` (how
+stale a replica's cached items and pods may be, default 1), ``cache_items`` (default 200000),
 ``archive`` (where stream workers write Parquet and the trainer reads it, a
 ``file:///dir`` URL), and the TLS options ``ssl_ca_certs``, ``ssl_certfile``,
 ``ssl_keyfile``, ``ssl_cert_reqs``.
@@ -66,7 +66,7 @@ def _redis_store(url: str) -> Store:
         base, cluster=cluster, timeout=opts.pop("timeout", 1.0),
         max_connections=opts.pop("max_connections", 64),
         keys=Keys(prefix=prefix, shards=opts.pop("shards", 8)),
-        dedupe_seconds=int(opts.pop("dedupe_hours", 24)) * 3600,
+        dedupe_seconds=int(opts.pop("dedupe_hours", 6)) * 3600,
         sync_seconds=opts.pop("sync_seconds", 1.0), cache_items=opts.pop("cache_items", 200_000),
         archive=archive)
 
