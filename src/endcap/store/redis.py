@@ -36,6 +36,7 @@ from endcap.errors import Unavailable
 from endcap.events.model import Event
 from endcap.pods.model import Pod
 from endcap.store import scripts
+from endcap.store.fastpath import MuxConnection
 from endcap.store.keys import Keys
 from endcap.store.local_cache import LocalCache
 from endcap.store.protocol import Credential, Tenant
@@ -122,7 +123,8 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis | RedisCluster, keys: Keys, *,
                  dedupe_seconds: int = 6 * 3600, user_ttl: int = 180 * 86_400,
                  session_ttl: int = 30 * 86_400, sync_seconds: float = 1.0,
-                 cache_items: int = 200_000, archive: str | None = None) -> None:
+                 cache_items: int = 200_000, archive: str | None = None,
+                 fast: MuxConnection | None = None) -> None:
         # redis-py's return types are unions of bytes, str and None; the client is
         # created with decode_responses off, so every reply here is bytes.
         self.client: Any = client
@@ -137,6 +139,7 @@ class RedisStore:
                                       "PUBLISH", "SET_CURRENT", "HISTORIES")}
         self._sync_lock: dict[str, asyncio.Lock] = {}
         self.cluster = isinstance(client, RedisCluster)
+        self._fast = fast
         self.down_until = 0.0
 
     @classmethod
@@ -152,6 +155,8 @@ class RedisStore:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=max_connections, timeout=timeout, **common)
             client = aioredis.Redis(connection_pool=pool)
+            if url.startswith("redis://"):  # the hot path's read, multiplexed (not TLS yet)
+                kwargs["fast"] = MuxConnection(url, timeout)
         return cls(client, **kwargs)
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
@@ -437,7 +442,10 @@ class RedisStore:
         for shopper in keys:
             shard = k.shard_of(shopper)
             names += [k.history(tenant, shard, shopper), k.bought(tenant, shard, shopper)]
-        if self.cluster:  # keys in several slots: plain reads, pipelined per node
+        if self._fast is not None:
+            got = await self._fast.script(self._scripts["HISTORIES"].sha, scripts.HISTORIES,
+                                          names)
+        elif self.cluster:  # keys in several slots: plain reads, pipelined per node
             async with self.client.pipeline(transaction=False) as pipe:
                 for i in range(0, len(names), 2):
                     pipe.execute_command("LRANGE", names[i], 0, -1)
@@ -496,4 +504,6 @@ class RedisStore:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
         await self.client.aclose()

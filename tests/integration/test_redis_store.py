@@ -1,0 +1,57 @@
+"""The Redis back-end when its server stalls or restarts: every call is bounded by the
+URL's timeout, fails as "unavailable", and works again once Redis answers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from endcap.events.model import Event
+from endcap.store.redis import StoreUnavailable
+from endcap.store.url import open_store
+from tests.redis_servers import RedisServer
+
+
+def test_a_stalled_or_restarted_redis_fails_fast_and_recovers(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)
+    try:
+        async def go() -> None:
+            store = open_store(f"{redis.url}?prefix=stall&timeout=0.3")
+            e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
+            await store.append("t", [e])
+            await store.apply("t", [e])
+            assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
+
+            assert redis.proc is not None
+            redis.proc.send_signal(signal.SIGSTOP)  # alive but silent
+            try:
+                start = time.monotonic()
+                with pytest.raises(StoreUnavailable):
+                    await store.histories("t", ["u:u"])
+                with pytest.raises(StoreUnavailable):
+                    await store.append("t", [e])
+                assert time.monotonic() - start < 5
+            finally:
+                redis.proc.send_signal(signal.SIGCONT)
+            await asyncio.sleep(0.6)  # past the breaker
+            assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
+
+            redis.restart()  # no persistence: a fresh, empty server with no scripts loaded
+            await asyncio.sleep(0.6)
+            for _ in range(20):  # the first call after a restart may find a dead socket
+                try:
+                    got = await store.histories("t", ["u:u"])
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(0.6)
+            assert got[0].events == []
+            assert await store.append("t", [e]) == [True]
+            await store.close()
+
+        asyncio.run(go())
+    finally:
+        redis.stop()
