@@ -61,7 +61,7 @@ DOWN: tuple[type[Exception], ...] = (
     rexc.ReadOnlyError, rexc.MasterDownError, rexc.ClusterError, OSError,
 )
 #: How many model versions are kept (the current one is always among them).
-KEEP_MODELS = 20
+KEEP_MODELS = 10
 #: Hourly real-time counters and co-occurrence pairs expire after this many seconds.
 COUNTER_TTL = 8 * 86_400
 #: Co-occurrence pairs kept per item and shard: up to twice this between trims, which
