@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.redis_servers import RedisClusterServers, RedisServer
+from tests.redis_servers import RedisClusterServers, RedisServer, terminate
 
 
 def free_port() -> int:
@@ -83,12 +83,7 @@ class Server:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        terminate(self.proc)
 
 
 @pytest.fixture
@@ -117,17 +112,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("REDIS_URL"):
         yield os.environ["REDIS_URL"]
         return
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server.url
-    server.stop()
+    yield from _serve(RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture(scope="session")
 def redis_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The ``rediss://`` URL of a TLS-only Redis with a self-signed certificate."""
-    server = RedisServer(tmp_path_factory.mktemp("redis-tls"), tls=True)
-    yield server.url
-    server.stop()
+    yield from _serve(RedisServer(tmp_path_factory.mktemp("redis-tls"), tls=True))
 
 
 @pytest.fixture(scope="session")
@@ -136,9 +127,14 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("REDIS_CLUSTER_URL"):
         yield os.environ["REDIS_CLUSTER_URL"]
         return
-    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
-    yield cluster.url
-    cluster.stop()
+    yield from _serve(RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")))
+
+
+def _serve(server: RedisServer | RedisClusterServers) -> Iterator[str]:
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def unique_prefix() -> str:

@@ -55,6 +55,17 @@ def _wait_ping(port: int, timeout: float = 20.0, ca: Path | None = None) -> None
     raise RuntimeError(f"redis-server on port {port} did not answer in {timeout} s")
 
 
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if the process has not gone within 10 s."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _self_signed(folder: Path) -> Path:
     """A certificate for 127.0.0.1 (and its key, ``key.pem``), made with openssl."""
     cert = folder / "cert.pem"
@@ -104,13 +115,7 @@ class RedisServer:
         _wait_ping(self.port, ca=self.ca)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def restart(self, down_seconds: float = 0.0) -> None:
