@@ -4,16 +4,19 @@ on a single socket, replies matched in order (Redis answers a connection in orde
 redis-py spends about 45 µs of CPU per command on its pool, retries and callbacks; this
 spends about 5, which is the difference between the Redis path keeping up with the
 embedded one or not (bench/redis.py). It does only what the hot path needs: scripts by
-SHA with an EVAL fallback, AUTH and SELECT from the URL, a timeout on every call, and a
-fresh connection after any failure. Everything else goes through redis-py.
+SHA with an EVAL fallback, AUTH and SELECT from the URL, TLS for ``rediss://``, a
+timeout on every call, and a fresh connection after any failure. Everything else goes
+through redis-py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import ssl
 import time
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import hiredis
 import redis.exceptions as rexc
@@ -48,11 +51,29 @@ class _Protocol(asyncio.Protocol):
                 fut.set_exception(err)
 
 
+def _tls_context(url: str) -> ssl.SSLContext:
+    """The TLS settings of a ``rediss://`` URL, as redis-py reads them (``ssl_ca_certs``,
+    ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs``)."""
+    query = {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+    ctx = ssl.create_default_context(cafile=query.get("ssl_ca_certs"))
+    if "ssl_certfile" in query:
+        ctx.load_cert_chain(query["ssl_certfile"], query.get("ssl_keyfile"))
+    reqs = query.get("ssl_cert_reqs", "required").lower()
+    if reqs == "none":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif reqs == "optional":
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
 class MuxConnection:
     """A lazily opened, self-healing multiplexed connection to one Redis server."""
 
     def __init__(self, url: str, timeout: float) -> None:
         opts = parse_url(url)
+        self.tls = _tls_context(url) if url.startswith("rediss://") else None
         self.host = str(opts.get("host", "127.0.0.1"))
         self.port = int(opts.get("port", 6379))
         self.db = int(opts.get("db", 0) or 0)
@@ -78,7 +99,9 @@ class MuxConnection:
         loop = asyncio.get_running_loop()
         try:
             _, proto = await asyncio.wait_for(
-                loop.create_connection(lambda: _Protocol(self._lost), self.host, self.port),
+                loop.create_connection(lambda: _Protocol(self._lost), self.host, self.port,
+                                       ssl=self.tls,
+                                       server_hostname=self.host if self.tls else None),
                 self.timeout)
         except (OSError, TimeoutError) as e:
             raise rexc.ConnectionError(f"cannot connect to Redis at {self.host}:"

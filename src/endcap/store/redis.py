@@ -155,8 +155,7 @@ class RedisStore:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=max_connections, timeout=timeout, **common)
             client = aioredis.Redis(connection_pool=pool)
-            if url.startswith("redis://"):  # the hot path's read, multiplexed (not TLS yet)
-                kwargs["fast"] = MuxConnection(url, timeout)
+            kwargs["fast"] = MuxConnection(url, timeout)  # the hot path's read, multiplexed
         return cls(client, **kwargs)
 
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
