@@ -55,11 +55,17 @@ _ERRORS = {
     "404": _resp("Not found", _ref("Error")),
     "413": _resp("Too large", _ref("Error")),
     "422": _resp("Invalid", _ref("Error")),
+    "503": {**_resp("The store is unreachable (Redis back-end); nothing was written. "
+                    "Retry after the Retry-After header's seconds", _ref("Error")),
+            "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                        "description": "seconds to wait before retrying"}}},
 }
 
 
 def _errs(*codes: str) -> dict[str, Any]:
-    return {c: _ERRORS[c] for c in codes}
+    """The error responses of a v1 operation: ``codes``, and 503 (every one reads the
+    store, if only to check the key)."""
+    return {c: _ERRORS[c] for c in (*codes, "503")}
 
 
 def _param(name: str, where: str, schema: dict[str, Any], desc: str, **kw: Any
