@@ -265,3 +265,22 @@ def test_the_log_reads_each_event_once_after_the_dedupe_window(
         assert [x.event_id for x in await s.read_events("t")] == ["e1"]
 
     run(go())
+
+
+def test_processes_must_agree_on_the_shards(make_store: Callable[[], Store]) -> None:
+    async def go() -> None:
+        s = make_store()
+        if not s.streamed:
+            pytest.skip("the embedded store has no shards")
+        await s.append("t", [view("e1", "a", 1)])
+        from endcap.store.keys import Keys
+        from endcap.store.redis import RedisStore, StoreMisconfigured
+
+        assert isinstance(s, RedisStore)
+        other = RedisStore(s.client, Keys(prefix=s.keys.prefix, shards=s.keys.shards + 1))
+        with pytest.raises(StoreMisconfigured, match="shards"):
+            await other.append("t", [view("e2", "a", 2)])
+        with pytest.raises(StoreMisconfigured):
+            await other.list_tenants()
+
+    run(go())

@@ -117,9 +117,14 @@ def _utc_date(text: str) -> datetime:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from endcap.cli import commands  # deferred: keeps `endcap --help` fast
+    from endcap.store.redis import StoreMisconfigured, StoreUnavailable
 
     handler = getattr(commands, f"cmd_{args.command}")
-    return int(handler(args) or 0)
+    try:
+        return int(handler(args) or 0)
+    except (StoreMisconfigured, StoreUnavailable) as e:
+        print(f"endcap: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

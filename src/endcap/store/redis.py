@@ -8,8 +8,9 @@ into shopper histories and counters (:meth:`RedisStore.apply`), idempotently.
 Hot, rarely-changing data (credentials, pods, item records) is cached in-process
 (:mod:`endcap.store.local_cache`) and invalidated from a per-tenant change stream
 that every process reads at most every ``sync_seconds``. A recommendations request
-whose pod and items are cached costs one round trip: the shoppers' histories, read
-in one pipeline.
+whose pod and items are cached costs one round trip: the shoppers' histories, read by
+one Lua call over a multiplexed connection (:mod:`endcap.store.fastpath`), or on a
+cluster by one pipeline per node.
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ PAIR_LINES = 10
 BREAKER_SECONDS = 0.5
 #: Changes fetched per cache sync; more than this and the tenant's cache is dropped.
 SYNC_BATCH = 1_000
+
+
+class StoreMisconfigured(RuntimeError):
+    """Processes sharing one Redis disagree on how it is laid out."""
 
 
 class StoreUnavailable(Unavailable):
@@ -141,6 +146,7 @@ class RedisStore:
         self.cluster = isinstance(client, RedisCluster)
         self._fast = fast
         self.down_until = 0.0
+        self._layout_checked = False
 
     @classmethod
     def from_url(cls, url: str, *, cluster: bool, timeout: float, max_connections: int,
@@ -161,6 +167,22 @@ class RedisStore:
     def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Awaitable[Any]:
         return self._scripts[name](keys=list(keys), args=list(args))
 
+    async def _check_layout(self) -> None:
+        """Every process on one Redis must shard the same way, or events and histories
+        would be looked for in the wrong place: the first process records ``shards``,
+        the others must match it."""
+        if self._layout_checked:
+            return
+        meta = self.keys.meta()
+        await self.client.hsetnx(meta, "shards", self.keys.shards)
+        recorded = int(await self.client.hget(meta, "shards"))
+        if recorded != self.keys.shards:
+            raise StoreMisconfigured(
+                f"this Redis (prefix {self.keys.prefix!r}) holds {recorded} event shards per "
+                f"tenant, but the store URL says shards={self.keys.shards}: use the same "
+                "value in every process")
+        self._layout_checked = True
+
     # -- tenants --------------------------------------------------------------------------
 
     @available
@@ -180,6 +202,7 @@ class RedisStore:
 
     @available
     async def list_tenants(self) -> list[Tenant]:
+        await self._check_layout()
         raw = await self.client.hgetall(self.keys.tenants())
         return sorted((_tenant_dec.decode(v) for v in raw.values()),
                       key=lambda t: t.created_at)
@@ -334,6 +357,7 @@ class RedisStore:
 
     @available
     async def append(self, tenant: str, events: Sequence[Event]) -> list[bool]:
+        await self._check_layout()
         by_shard: dict[int, list[int]] = {}
         for i, e in enumerate(events):
             by_shard.setdefault(self.shard_of_event(e)[0], []).append(i)
@@ -404,6 +428,7 @@ class RedisStore:
         """Fold events into shopper histories and counters, each event at most once however
         often it is applied (a reclaimed batch is applied again). Returns how many were
         applied now."""
+        await self._check_layout()
         by_shard: dict[int, list[tuple[str, Event]]] = {}
         for e in events:
             shard, shopper = self.shard_of_event(e)
@@ -436,6 +461,7 @@ class RedisStore:
 
     @available
     async def histories(self, tenant: str, keys: Sequence[str]) -> list[ShopperHistory]:
+        await self._check_layout()
         k = self.keys
         names: list[str] = []
         for shopper in keys:
@@ -500,6 +526,7 @@ class RedisStore:
 
     @available
     async def ping(self) -> bool:
+        await self._check_layout()
         return bool(await self.client.ping())
 
     async def close(self) -> None:
