@@ -1,9 +1,17 @@
 """The Redis back-end measured: speed against the embedded store, memory, event-to-effect.
 
     .venv/bin/python bench/redis.py [--quick] [--part speed|memory|latency|all]
+    .venv/bin/python bench/redis.py --cluster --part speed|latency
 
 Every part starts its own ``redis-server`` on a free loopback port (never the one on
 6379), uses the key prefix ``bench``, and stops it afterwards. Each prints a Markdown table.
+With ``--cluster`` the speed and latency parts run on a fresh 3-master Redis Cluster
+instead (``tests/redis_servers.py``'s ``RedisClusterServers``: free loopback ports,
+``redis-cli --cluster create``; store URL ``redis+cluster://...?prefix=bench``); in the
+speed part every node is pinned to CPU 1, where the standalone redis-server runs. The
+memory part refuses ``--cluster`` (it counts keys and reads memory on one server). Both
+parts also report the error replies Redis sent (``INFO errorstats``, summed over nodes:
+MOVED and ASK would show there) and error-looking lines in the serve and stream logs.
 
 * ``speed``: the demo shop (UCI Online Retail, trained; the store bench/load.py builds
   and caches) served by ``endcap serve`` on its embedded ``file://`` store and on Redis,
@@ -32,7 +40,7 @@ Every part starts its own ``redis-server`` on a free loopback port (never the on
 ``--quick`` shortens every part (5 s wrk runs; growth to 30k shoppers; 10 s of latency
 load). Loopback only; every loop is bounded in count and time; every child process and
 the work directory are removed on exit, also on errors and SIGTERM.
-Needs redis-server, wrk and taskset.
+Needs redis-server, wrk and taskset (and redis-cli for ``--cluster``).
 """
 
 from __future__ import annotations
@@ -64,12 +72,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import zlib  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402
-from tests.redis_servers import RedisServer  # noqa: E402
+from tests.redis_servers import RedisClusterServers, RedisServer  # noqa: E402
 
 from load import CACHE, lua_events, lua_paths, pin, start_demo  # noqa: E402
 from scale import (  # noqa: E402
@@ -88,24 +98,234 @@ from scale import wrk as run_wrk  # noqa: E402
 HOST = "127.0.0.1"
 PREFIX = "bench"
 TENANT = "demo"
+#: every redis-server started (cluster nodes too), stopped on exit
 SERVERS: list[RedisServer] = []
+#: for the bench's own clients: RESP2 and no driver info, so that connecting sends neither
+#: CLIENT MAINT_NOTIFICATIONS nor CLIENT SETINFO, which Redis 7.0 answers with errors
+#: (counted in INFO errorstats, which the parts report)
+QUIET: dict[str, Any] = {"protocol": 2, "driver_info": None}
 
 
 # -- processes -------------------------------------------------------------------------------
 
 
+#: how deep in :func:`signals_held` we are, and a SIGTERM or SIGINT held meanwhile (0: none)
+_HOLD: dict[str, int] = {"depth": 0, "pending": 0}
+
+
+def on_signal(signum: int, _frame: Any) -> None:
+    """SIGTERM or SIGINT: exit (running every ``finally``), or later when held."""
+    if _HOLD["depth"]:
+        _HOLD["pending"] = signum
+        return
+    sys.exit(128 + signum)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGTERM and SIGINT take effect at the end of the block, so that a redis-server is
+    never started without being recorded in SERVERS (the waits inside are bounded:
+    RedisServer and RedisClusterServers time out). Deferred in the handler, not by
+    blocking the signals: a blocked mask would be inherited by the redis-servers, which
+    would then ignore SIGTERM."""
+    _HOLD["depth"] += 1
+    try:
+        yield
+    finally:
+        _HOLD["depth"] -= 1
+        if not _HOLD["depth"] and (signum := _HOLD["pending"]):
+            _HOLD["pending"] = 0
+            sys.exit(128 + signum)
+
+
+def pin_pids(pids: list[int], cpu: int) -> None:
+    """Every thread of each running process onto ``cpu`` (taskset -a)."""
+    if not pin(cpu):
+        return
+    for pid in pids:
+        done = subprocess.run(["taskset", "-apc", str(cpu), str(pid)], capture_output=True,
+                              text=True, check=False, timeout=10)
+        if done.returncode != 0:
+            print(f"could not pin pid {pid} to CPU {cpu}: {done.stderr.strip()}",
+                  file=sys.stderr)
+
+
 def start_redis(work: Path, cpu: int | None = None) -> RedisServer:
     """A fresh redis-server on a free loopback port (no persistence), optionally pinned."""
-    srv = RedisServer(work)
-    SERVERS.append(srv)
-    if cpu is not None and pin(cpu) and srv.proc is not None:
-        subprocess.run(["taskset", "-pc", str(cpu), str(srv.proc.pid)], capture_output=True,
-                       check=False, timeout=10)
+    with signals_held():
+        srv = RedisServer(work)
+        SERVERS.append(srv)
+    if cpu is not None and srv.proc is not None:
+        pin_pids([srv.proc.pid], cpu)
     return srv
 
 
 def store_url(srv: RedisServer) -> str:
     return f"{srv.url}?prefix={PREFIX}"
+
+
+@dataclass
+class Target:
+    """The Redis a part measures: one standalone redis-server, or the 3 masters of a Redis
+    Cluster (``tests/redis_servers.py``'s ``RedisClusterServers``)."""
+
+    servers: list[RedisServer]
+    url: str  # the store URL, key prefix included
+    cluster: bool
+
+    @property
+    def label(self) -> str:
+        return "Redis Cluster" if self.cluster else "Redis"
+
+    @property
+    def what(self) -> str:
+        return f"a {len(self.servers)}-master Redis Cluster" if self.cluster else "one Redis"
+
+    def client(self) -> Any:
+        """For keyed commands; on a cluster redis-py routes each to its slot's node."""
+        port = self.servers[0].port
+        if self.cluster:
+            return redis.RedisCluster(host=HOST, port=port, **QUIET)
+        return redis.Redis(host=HOST, port=port, **QUIET)
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.servers if s.proc is not None]
+
+    def node_clients(self) -> list[redis.Redis]:
+        """One plain client per node, for INFO and the like."""
+        return [redis.Redis(host=HOST, port=s.port, **QUIET) for s in self.servers]
+
+    def info(self, section: str) -> list[dict[str, Any]]:
+        """``INFO section`` of every node."""
+        out = []
+        for c in self.node_clients():
+            with c:
+                out.append(c.info(section))
+        return out
+
+    def used_memory(self) -> int:
+        """``used_memory``, summed over the nodes."""
+        return sum(int(i["used_memory"]) for i in self.info("memory"))
+
+    def counters(self) -> Counter[str]:
+        """Summed over the nodes, since they started: error replies by prefix (``INFO
+        errorstats``: MOVED and ASK show up there although redis-py follows them
+        silently), failed or rejected calls by command (``INFO commandstats``), and
+        connections received."""
+        out: Counter[str] = Counter()
+        for c in self.node_clients():
+            with c:
+                for k, v in c.info("errorstats").items():
+                    if k.startswith("errorstat_") and isinstance(v, dict):
+                        out[k.removeprefix("errorstat_")] += int(v.get("count", 0))
+                for k, v in c.info("commandstats").items():
+                    if isinstance(v, dict):
+                        bad = int(v.get("failed_calls", 0)) + int(v.get("rejected_calls", 0))
+                        if bad:
+                            out["cmd " + k.removeprefix("cmdstat_")] += bad
+                out["connections"] += int(c.info("stats")["total_connections_received"])
+        return out
+
+    def cluster_states(self) -> list[str]:
+        """``cluster_state`` of every node, from CLUSTER INFO."""
+        out = []
+        for c in self.node_clients():
+            with c:
+                text = c.execute_command("CLUSTER", "INFO")
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            m = re.search(r"cluster_state:(\w+)", text)
+            out.append(m.group(1) if m else "?")
+        return out
+
+    def wait_ok(self, timeout: float = 30.0) -> None:
+        """Until every node (not only the first) says cluster_state:ok."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(st == "ok" for st in self.cluster_states()):
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"the Redis Cluster did not reach cluster_state:ok on every node "
+                         f"within {timeout:.0f} s: {self.cluster_states()}")
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+
+
+def start_target(work: Path, cluster: bool, cpu: int | None = None) -> Target:
+    """A standalone redis-server, or a fresh 3-master cluster; every node pinned to ``cpu``
+    (None: not pinned)."""
+    if not cluster:
+        srv = start_redis(work, cpu)
+        return Target([srv], store_url(srv), False)
+    t0 = time.perf_counter()
+    with signals_held():
+        nodes = RedisClusterServers(work)  # stops its nodes itself if creating fails
+        SERVERS.extend(nodes.nodes)
+    target = Target(nodes.nodes, f"{nodes.url}?prefix={PREFIX}", True)
+    target.wait_ok()
+    if cpu is not None:
+        pin_pids(target.pids(), cpu)
+    print(f"Redis Cluster up in {time.perf_counter() - t0:.1f} s: ports "
+          f"{', '.join(str(s.port) for s in nodes.nodes)}", file=sys.stderr)
+    return target
+
+
+def replies_note(target: Target, before: Counter[str]) -> list[str]:
+    """Lines: what went wrong on the Redis side while measuring (counters since
+    ``before``) and while setting up (before that)."""
+    now = target.counters()
+
+    def fmt(c: Counter[str]) -> str:
+        errs = [f"{k} {v:,}" for k, v in c.most_common()
+                if k != "connections" and not k.startswith("cmd ")]
+        cmds = [f"{k[4:]} {v:,}" for k, v in c.most_common() if k.startswith("cmd ")]
+        return (f"error replies {', '.join(errs) or 'none'}; failed calls by command "
+                f"{', '.join(cmds) or 'none'}; {c['connections']:,} connections received")
+
+    nodes = ", summed over the nodes" if target.cluster else ""
+    out = [f"- {target.label} while measured (`INFO errorstats`, `commandstats` and `stats`"
+           f"{nodes}; MOVED/ASK would show as error replies): {fmt(now - before)}",
+           f"- {target.label} while setting up (loading, starting processes): {fmt(before)}"]
+    if target.cluster:
+        out.append("- cluster_state at the end: " + ", ".join(target.cluster_states()))
+    if now["ERR"]:
+        out.append("- `ERR` without a failed command is an unknown command or subcommand: "
+                   "redis-py (8.x) opens every connection with CLIENT MAINT_NOTIFICATIONS ON "
+                   "and two CLIENT SETINFO, which this Redis may not know (7.0 knows none of "
+                   "them); redis-py ignores the errors: up to 3 a connection")
+    return out
+
+
+def log_trouble(logs: Path) -> str:
+    """Lines in the serve and stream logs that look like trouble, by file, with the
+    exception seen most often."""
+    pat = re.compile(r"Traceback|ERROR|Error|MOVED|ASK |CROSSSLOT|TRYAGAIN|CLUSTERDOWN")
+    exc = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)\b.*")
+    found = []
+    for log in sorted(logs.glob("*.log")):
+        if not log.name.startswith(("serve", "stream")):
+            continue
+        lines = log.read_text(errors="replace").splitlines()
+        n = sum(1 for ln in lines if pat.search(ln))
+        if n:
+            kinds = Counter(m.group(0)[:160] for ln in lines if (m := exc.match(ln)))
+            top = (f" (most often: `{kinds.most_common(1)[0][0]}` x{kinds.most_common(1)[0][1]:,})"
+                   if kinds else "")
+            found.append(f"{log.name}: {n:,} lines{top}")
+    return ("- lines in the serve and stream logs that look like errors: "
+            + ("; ".join(found) if found else "none"))
+
+
+def first_failure(url: str, key: str, paths: list[str]) -> str:
+    """Status and start of the body of the first non-200 among ``paths`` ("" if none)."""
+    with httpx.Client(base_url=url, timeout=10,
+                      headers={"Authorization": f"Bearer {key}"}) as client:
+        for p in paths:
+            r = client.get(p)
+            if r.status_code != 200:
+                return f" (e.g. HTTP {r.status_code}: {r.text[:120]!r})"
+    return ""
 
 
 def stream_cli() -> bool:
@@ -373,18 +593,18 @@ class DemoRedis:
     n_events: int
 
 
-def load_demo_redis(srv: RedisServer, shop: Any, model: tuple[str, bytes] | None,
+def load_demo_redis(target: Target, shop: Any, model: tuple[str, bytes] | None,
                     logs: Path) -> DemoRedis:
     """The demo shop into a fresh Redis: tenant, items, pods and events (appended to the
     streams by the normal ingestion code), applied, the model published; memory by phase
-    and by kind of key."""
+    (summed over a cluster's nodes) and, standalone only, by kind of key."""
     from endcap.cli import demo
     from endcap.store.url import open_store
     from endcap.tenants.service import create_tenant
 
-    url = store_url(srv)
-    client = redis.Redis(host=HOST, port=srv.port)
-    phases = [("empty server", used_memory(client), 0.0)]
+    url = target.url
+    client = target.client()
+    phases = [("empty server", target.used_memory(), 0.0)]
 
     async def load() -> tuple[str, int]:
         store: Any = open_store(url)
@@ -393,14 +613,14 @@ def load_demo_redis(srv: RedisServer, shop: Any, model: tuple[str, bytes] | None
             t0 = time.perf_counter()
             n = await demo.load_shop(store, TENANT, shop, progress=False)
             phases.append((f"items, pods and {n:,} events appended (streams, marks)",
-                           used_memory(client), time.perf_counter() - t0))
+                           target.used_memory(), time.perf_counter() - t0))
             return new.public_key, n
         finally:
             await store.close()
 
     key, n = asyncio.run(load())
     how, secs = apply_streams(url, client, logs, timeout=900)
-    phases.append((f"events applied ({how})", used_memory(client), secs))
+    phases.append((f"events applied ({how})", target.used_memory(), secs))
     version = ""
     if model is not None:
         version, artifact = model
@@ -414,8 +634,9 @@ def load_demo_redis(srv: RedisServer, shop: Any, model: tuple[str, bytes] | None
 
         asyncio.run(publish())
         phases.append((f"model artifact published ({len(artifact) / 2**20:.1f} MB)",
-                       used_memory(client), 0.0))
-    stats = breakdown(client)
+                       target.used_memory(), 0.0))
+    # by kind of key: SCAN and MEMORY USAGE on one server (the memory part, standalone only)
+    stats = {k: KindStats() for k, *_ in KINDS} if target.cluster else breakdown(client)
     client.close()
     return DemoRedis(key, phases, how, version, stats, len(shop.items), n)
 
@@ -431,22 +652,23 @@ def part_speed(args: argparse.Namespace, work: Path, shop: Any) -> tuple[list[st
     creds = json.loads((emb_dir / "demo-credentials.json").read_text())
     model = asyncio.run(_model_of(emb_dir))
 
-    srv = start_redis(work, cpu=1)
+    target = start_target(work, args.cluster, cpu=1)  # shares CPU 1 with wrk
     t0 = time.perf_counter()
-    demo_redis = load_demo_redis(srv, shop, model, logs)
-    print(f"demo shop in Redis in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    client = redis.Redis(host=HOST, port=srv.port)
+    demo_redis = load_demo_redis(target, shop, model, logs)
+    print(f"demo shop in {target.label} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    client = target.client()
 
     ports = {"embedded": free_port(), "redis": free_port()}
     procs = {
         "embedded": start_serve(f"file://{emb_dir}", ports["embedded"],
                                 logs / "serve-embedded.log", cpu=0),
-        "redis": start_serve(store_url(srv), ports["redis"], logs / "serve-redis.log", cpu=0),
+        "redis": start_serve(target.url, ports["redis"], logs / "serve-redis.log", cpu=0),
     }
     keys = {"embedded": creds["public_key"], "redis": demo_redis.public_key}
     urls = {b: f"http://{HOST}:{p}" for b, p in ports.items()}
     users, items = demo_samples(shop)
-    redis_pid = srv.proc.pid if srv.proc else 0
+    redis_pids = target.pids()
+    counted = target.counters()  # what follows is measured
 
     results: dict[tuple[str, str], dict[str, Any]] = {}
     mixes: dict[tuple[str, str], str] = {}
@@ -456,17 +678,18 @@ def part_speed(args: argparse.Namespace, work: Path, shop: Any) -> tuple[list[st
                                         ("product-similar", "item_id", items))]
     conns, dur = args.connections, args.duration
 
-    def measured(backend: str, target: str, script: Path | None, conn: int
+    def measured(backend: str, dest: str, script: Path | None, conn: int
                  ) -> dict[str, Any]:
-        run_wrk(target, script, conn, 2)  # warm-up
+        run_wrk(dest, script, conn, 2)  # warm-up
         pid = procs[backend].pid
-        c0, r0, t = cpu_seconds(pid), cpu_seconds(redis_pid), time.perf_counter()
+        c0, t = cpu_seconds(pid), time.perf_counter()
+        r0 = sum(cpu_seconds(p) for p in redis_pids)
         cpus = cpu_times()
-        got, _ = run_wrk(target, script, conn, dur)
+        got, _ = run_wrk(dest, script, conn, dur)
         got["busy"] = busy(cpus, cpu_times())
         secs = time.perf_counter() - t
         got["cpu_serve"] = 100 * (cpu_seconds(pid) - c0) / secs
-        got["cpu_redis"] = 100 * (cpu_seconds(redis_pid) - r0) / secs
+        got["cpu_redis"] = 100 * (sum(cpu_seconds(p) for p in redis_pids) - r0) / secs
         return got
 
     for name, pod, param, values in rows:
@@ -478,7 +701,9 @@ def part_speed(args: argparse.Namespace, work: Path, shop: Any) -> tuple[list[st
             paths = [f"/v1/pods/{pod}/recommendations?{param}={v}&num_results=10"
                      for v in values]
             mix, empty, errors = strategy_mix(url, key, paths[:200])
-            mixes[(name, backend)] = f"{share(mix)}; {empty} empty, {errors} non-200"
+            seen = first_failure(url, key, paths[:200]) if errors else ""
+            mixes[(name, backend)] = (f"{share(mix) or 'nothing'}; {empty} empty, {errors} "
+                                      f"non-200{seen}")
             script = work / f"{backend}-{pod}.lua"
             script.write_text(lua_paths(paths, key))
             results[(name, backend)] = measured(backend, url, script, conns)
@@ -495,20 +720,25 @@ def part_speed(args: argparse.Namespace, work: Path, shop: Any) -> tuple[list[st
         # the warm-up's events are counted too: divide by both runs' time
         events[backend] = (server_accepted(url) - before) / (dur + 2)
     rss = {b: memory_mb(p.pid)[0] for b, p in procs.items()}
-    redis_mem = used_memory(client)
+    redis_mem = target.used_memory()
     stream_left = backlog(client)
     client.close()
     for p in procs.values():
         stop(p)
 
-    out = [f"endcap Redis vs embedded: the demo shop ({demo_redis.n_items:,} items, "
+    lab = target.label
+    short = "C" if target.cluster else "R"
+    servers = ("the 3 cluster nodes (redis-server each)" if target.cluster
+               else "redis-server")
+    out = [f"endcap {lab} vs embedded: the demo shop ({demo_redis.n_items:,} items, "
            f"{demo_redis.n_events:,} events, model {demo_redis.version}); 1 serve worker on "
-           f"CPU 0; wrk -t1 and redis-server on CPU 1; c={conns} (events c=8), 2 s warm-up "
+           f"CPU 0; wrk -t1 and {servers} on CPU 1; c={conns} (events c=8), 2 s warm-up "
            f"then {dur} s per run; nproc {os.cpu_count()}; "
            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.", ""]
-    out.append("| endpoint | embedded req/s | p50 ms | p99 ms | Redis req/s | p50 ms | "
-               "p99 ms | Redis/embedded | non-2xx (e/R) | serve CPU % (e/R) | "
-               "redis-server CPU % | CPUs busy % (e; R) |")
+    out.append(f"| endpoint | embedded req/s | p50 ms | p99 ms | {lab} req/s | p50 ms | "
+               f"p99 ms | {lab}/embedded | non-2xx (e/{short}) | serve CPU % (e/{short}) | "
+               f"{'cluster nodes' if target.cluster else 'redis-server'} CPU % | "
+               f"CPUs busy % (e; {short}) |")
     out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in [r[0] for r in rows] + [ev_name]:
         e, r = results[(name, "embedded")], results[(name, "redis")]
@@ -522,14 +752,22 @@ def part_speed(args: argparse.Namespace, work: Path, shop: Any) -> tuple[list[st
                "| | | | |")
     out.append("")
     for (name, backend), mix in mixes.items():
-        out.append(f"- {name}, {backend}: who filled 200 responses: {mix}")
+        out.append(f"- {name}, {lab if backend == 'redis' else backend}: who filled 200 "
+                   f"responses: {mix}")
     applied_s, appended_s = demo_redis.phases[2][2], demo_redis.phases[1][2]
-    out.append(f"- histories in Redis: applied by {demo_redis.applied_by} in "
+    out.append(f"- histories in {lab}: applied by {demo_redis.applied_by} in "
                f"{applied_s:.1f} s ({demo_redis.n_events / applied_s:,.0f} events/s); the "
                f"shop's events appended in {appended_s:.1f} s through the ingestion code")
-    out.append(f"- serve RSS after the runs: embedded {rss['embedded']:,.0f} MB, Redis "
-               f"{rss['redis']:,.0f} MB; Redis used_memory {redis_mem / 2**20:,.0f} MB; "
-               f"stream entries not applied at the end (no workers ran): {stream_left:,}")
+    nodes = " (summed over the nodes)" if target.cluster else ""
+    out.append(f"- serve RSS after the runs: embedded {rss['embedded']:,.0f} MB, {lab} "
+               f"{rss['redis']:,.0f} MB; {lab} used_memory{nodes} {redis_mem / 2**20:,.0f} "
+               f"MB; stream entries not applied at the end (no workers ran): {stream_left:,}")
+    sock = [f"{name}, {b}: {r['socket_errors']}" for (name, b), r in results.items()
+            if r.get("socket_errors")]
+    out.append("- wrk socket errors: " + ("; ".join(sock) if sock else "none"))
+    out += replies_note(target, counted)
+    out.append(log_trouble(logs))
+    target.stop()
     return out, demo_redis
 
 
@@ -713,9 +951,9 @@ def caps_table(work: Path) -> list[str]:
 def part_memory(args: argparse.Namespace, work: Path, shop: Any,
                 demo_redis: DemoRedis | None) -> list[str]:
     if demo_redis is None:
-        srv = start_redis(work)
-        demo_redis = load_demo_redis(srv, shop, None, work / "logs")
-        srv.stop()
+        target = start_target(work, cluster=False)
+        demo_redis = load_demo_redis(target, shop, None, work / "logs")
+        target.stop()
     out = demo_memory_table(demo_redis, 0)
     steps = [10_000, 30_000] if args.quick else [10_000, 30_000, 100_000]
     out += ["", *growth_table(work, steps, 10000)]
@@ -877,10 +1115,11 @@ def part_latency(args: argparse.Namespace, work: Path, shop: Any) -> list[str]:
         return ["Event-to-effect latency: SKIPPED: this endcap has no `endcap stream` "
                 "command yet (the stream workers). Rerun `bench/redis.py --part latency` "
                 "once it exists."]
-    logs = work / "logs"
-    srv = start_redis(work)
-    url = store_url(srv)
-    client = redis.Redis(host=HOST, port=srv.port)
+    logs = work / "logs" / "latency"  # its own: the speed part's stream logs have like names
+    logs.mkdir(exist_ok=True)
+    target = start_target(work, args.cluster)  # not pinned
+    url = target.url
+    client = target.client()
 
     async def setup() -> str:
         store: Any = open_store(url)
@@ -913,9 +1152,13 @@ def part_latency(args: argparse.Namespace, work: Path, shop: Any) -> list[str]:
     cfg_file = work / "rate-loader.json"
     cfg_file.write_text(json.dumps(cfg))
     hist0 = [scrape_hist(mp) for _, mp in workers]
+    counted = target.counters()  # what follows is measured
     watched = {"serve A": replicas[0].pid, "serve B": replicas[1].pid,
-               "stream 1": workers[0][0].pid, "stream 2": workers[1][0].pid,
-               "redis-server": srv.proc.pid if srv.proc else 0}
+               "stream 1": workers[0][0].pid, "stream 2": workers[1][0].pid}
+    if target.cluster:
+        watched |= {f"node {i}": pid for i, pid in enumerate(target.pids(), 1)}
+    else:
+        watched["redis-server"] = target.pids()[0]
     cpu0 = {k: cpu_seconds(pid) for k, pid in watched.items()}
     cpus, t_load = cpu_times(), time.perf_counter()
     loader = spawn([sys.executable, str(Path(__file__).resolve()), "--rate-loader",
@@ -946,7 +1189,8 @@ def part_latency(args: argparse.Namespace, work: Path, shop: Any) -> list[str]:
     for p in replicas + [w for w, _ in workers]:
         stop(p)
     client.close()
-    srv.stop()
+    notes = [*replies_note(target, counted), log_trouble(logs)]
+    target.stop()
 
     delta: dict[float, float] = {}
     for h0, h1 in zip(hist0, hist1, strict=True):
@@ -956,8 +1200,8 @@ def part_latency(args: argparse.Namespace, work: Path, shop: Any) -> list[str]:
     lost = sum(1 for x in probes if x is None)
     ms = [1000 * x for x in found]
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(load["statuses"].items()))
-    out = [f"Event-to-effect: 2 `endcap serve` replicas and 2 `endcap stream` workers on one "
-           f"Redis, nothing pinned (nproc {os.cpu_count()}); `view` events at "
+    out = [f"Event-to-effect: 2 `endcap serve` replicas and 2 `endcap stream` workers on "
+           f"{target.what}, nothing pinned (nproc {os.cpu_count()}); `view` events at "
            f"{args.rate:,}/s target, {args.batch} a request alternating replicas, "
            f"{seconds:.0f} s; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.", "",
            "| measure | value |", "|---|---|"]
@@ -985,10 +1229,10 @@ def part_latency(args: argparse.Namespace, work: Path, shop: Any) -> list[str]:
         "and the probes run on them too) |")
     out.append(f"| stream backlog after the load | {'0' if not left else f'{left:,}'} "
                f"(waited {drained:.1f} s) |")
-    target = pct(ms, 99) < 100 if ms else False
+    met = pct(ms, 99) < 100 if ms else False
     out.append(f"| target: p99 under 100 ms at {args.rate:,} events/s | "
-               f"{'met' if target else 'NOT met'} (by the probes) |")
-    return out
+               f"{'met' if met else 'NOT met'} (by the probes) |")
+    return [*out, "", *notes]
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -1004,6 +1248,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, help="latency load (default 20; quick 10)")
     ap.add_argument("--rate", type=int, default=5_000, help="latency part: events/s")
     ap.add_argument("--batch", type=int, default=50, help="latency part: events a request")
+    ap.add_argument("--cluster", action="store_true",
+                    help="speed and latency parts on a 3-master Redis Cluster (all on CPU 1 "
+                         "in the speed part) instead of one redis-server")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--rate-loader", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -1013,11 +1260,16 @@ def main() -> None:
         return
     args.duration = args.duration or (5 if args.quick else 10)
     args.seconds = args.seconds or (10.0 if args.quick else 20.0)
-    for tool in ("redis-server", "wrk"):
+    if args.cluster and args.part in ("memory", "all"):
+        ap.error("--cluster measures the speed and latency parts only (--part speed or "
+                 "--part latency): the memory part counts keys and reads MEMORY USAGE and "
+                 "INFO memory on one server; run it without --cluster")
+    for tool in ("redis-server", "wrk", *(["redis-cli"] if args.cluster else [])):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: apt-get install {tool.split('-')[0]}")
 
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     work = Path(tempfile.mkdtemp(prefix="endcap-redis-bench-"))
     (work / "logs").mkdir()
     parts = ["speed", "memory", "latency"] if args.part == "all" else [args.part]
