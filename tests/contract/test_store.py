@@ -121,8 +121,14 @@ def test_histories(make_store: Callable[[], Store]) -> None:
                   view("e3", "c", 3, user="u")]
         await s.append("t", events)
         await s.apply("t", events)
+        bought = Event(event_id="e4", type="purchase", user_id="u", timestamp=4.0,
+                       items=[Line(id="c"), Line(id="d", quantity=2)])
+        await s.append("t", [bought])
+        await s.apply("t", [bought])
         hu, hs, hx = await s.histories("t", ["u:u", "s:s2", "u:nobody"])
-        assert [e[2] for e in hu.events] == ["a", "c"]
+        assert [e[2] for e in hu.events] == ["a", "c", "c", "d"]
+        assert hu.purchased == {"c": 4.0, "d": 4.0}
+        assert hs.purchased == {} and hx.purchased == {}
         assert [e[2] for e in hs.events] == ["b"]
         assert hx.events == []
         assert (await s.histories("other", ["u:u"]))[0].events == []

@@ -487,8 +487,11 @@ class RedisStore:
                 entries.sort(key=_time_of)  # arrival order; a late event sorts by its time
                 h.events = entries
             if bought:
-                h.purchased = dict(zip(map(bytes.decode, bought[::2]), map(float, bought[1::2]),
-                                       strict=True))
+                if isinstance(bought[0], list):  # RESP3 (redis-py's cluster client): pairs
+                    h.purchased = {m.decode(): float(t) for m, t in bought}
+                else:  # RESP2, and every Lua reply: member, score, member, score...
+                    h.purchased = dict(zip(map(bytes.decode, bought[::2]),
+                                           map(float, bought[1::2]), strict=True))
             out.append(h)
         return out
 
