@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from operator import itemgetter
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 import redis.asyncio as aioredis
@@ -61,6 +62,8 @@ DOWN: tuple[type[Exception], ...] = (
     rexc.ConnectionError, rexc.TimeoutError, rexc.ClusterDownError, rexc.TryAgainError,
     rexc.ReadOnlyError, rexc.MasterDownError, rexc.ClusterError, OSError,
 )
+#: What makes a cluster read go through redis-py, which knows how to reroute it.
+_REROUTE: tuple[type[Exception], ...] = (rexc.ResponseError, rexc.SlotNotCoveredError, *DOWN)
 #: How many model versions are kept (the current one is always among them).
 KEEP_MODELS = 10
 #: Hourly real-time counters and co-occurrence pairs expire after this many seconds.
@@ -129,7 +132,8 @@ class RedisStore:
                  dedupe_seconds: int = 6 * 3600, user_ttl: int = 180 * 86_400,
                  session_ttl: int = 30 * 86_400, sync_seconds: float = 1.0,
                  cache_items: int = 200_000, archive: str | None = None,
-                 fast: MuxConnection | None = None) -> None:
+                 fast: MuxConnection | None = None, node_url: str | None = None,
+                 timeout: float = 1.0) -> None:
         # redis-py's return types are unions of bytes, str and None; the client is
         # created with decode_responses off, so every reply here is bytes.
         self.client: Any = client
@@ -145,6 +149,9 @@ class RedisStore:
         self._sync_lock: dict[str, asyncio.Lock] = {}
         self.cluster = isinstance(client, RedisCluster)
         self._fast = fast
+        self._node_url = node_url
+        self._node_fast: dict[tuple[str, int], MuxConnection] = {}
+        self._timeout = timeout
         self.down_until = 0.0
         self._layout_checked = False
 
@@ -155,8 +162,10 @@ class RedisStore:
         common: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
                                   "retry": retry, "health_check_interval": 30}
         client: aioredis.Redis | RedisCluster
+        kwargs["timeout"] = timeout
         if cluster:
             client = RedisCluster.from_url(url, max_connections=max_connections, **common)
+            kwargs["node_url"] = url  # the hot path's read goes to each node, multiplexed
         else:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url, max_connections=max_connections, timeout=timeout, **common)
@@ -470,12 +479,8 @@ class RedisStore:
         if self._fast is not None:
             got = await self._fast.script(self._scripts["HISTORIES"].sha, scripts.HISTORIES,
                                           names)
-        elif self.cluster:  # keys in several slots: plain reads, pipelined per node
-            async with self.client.pipeline(transaction=False) as pipe:
-                for i in range(0, len(names), 2):
-                    pipe.execute_command("LRANGE", names[i], 0, -1)
-                    pipe.execute_command("ZRANGE", names[i + 1], 0, -1, "WITHSCORES")
-                got = await pipe.execute()
+        elif self.cluster:
+            got = await self._cluster_histories(names)
         else:
             got = await self._run("HISTORIES", names, ())
         out = []
@@ -494,6 +499,40 @@ class RedisStore:
                                            map(float, bought[1::2]), strict=True))
             out.append(h)
         return out
+
+    async def _cluster_histories(self, names: list[str]) -> list[Any]:
+        """On a cluster each shopper's two keys share a slot: one Lua call per shopper,
+        over a multiplexed connection to the node redis-py's slot map names. When the map
+        is stale (MOVED, ASK, a node gone), this request reads through redis-py, which
+        follows the redirect and refreshes the map for the next ones."""
+        sha, body = self._scripts["HISTORIES"].sha, scripts.HISTORIES
+        try:
+            targets = [(self._node_connection(names[i]), names[i:i + 2])
+                       for i in range(0, len(names), 2)]
+            if len(targets) == 1:
+                return list(await targets[0][0].script(sha, body, targets[0][1]))
+            parts = await asyncio.gather(*(mux.script(sha, body, ks) for mux, ks in targets))
+            return [x for part in parts for x in part]
+        except _REROUTE as e:
+            log.debug("reading histories through redis-py (%s)", e)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for i in range(0, len(names), 2):
+                pipe.execute_command("LRANGE", names[i], 0, -1)
+                pipe.execute_command("ZRANGE", names[i + 1], 0, -1, "WITHSCORES")
+            return list(await pipe.execute())
+
+    def _node_connection(self, key: str) -> MuxConnection:
+        node = self.client.get_node_from_key(key)
+        if node is None or self._node_url is None:
+            raise rexc.SlotNotCoveredError(f"no node known for {key!r}")
+        conn = self._node_fast.get((node.host, node.port))
+        if conn is None:
+            parts = urlsplit(self._node_url)
+            auth = parts.netloc.rpartition("@")[0]
+            netloc = f"{auth}@{node.host}:{node.port}" if auth else f"{node.host}:{node.port}"
+            url = urlunsplit((parts.scheme, netloc, "", parts.query, ""))
+            conn = self._node_fast[(node.host, node.port)] = MuxConnection(url, self._timeout)
+        return conn
 
     # -- models ---------------------------------------------------------------------------
 
@@ -533,6 +572,7 @@ class RedisStore:
         return bool(await self.client.ping())
 
     async def close(self) -> None:
-        if self._fast is not None:
-            self._fast.close()
+        for conn in (self._fast, *self._node_fast.values()):
+            if conn is not None:
+                conn.close()
         await self.client.aclose()
