@@ -112,7 +112,11 @@ class RedisServer:
     def start(self) -> None:
         log = (self.dir / "redis.log").open("ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-        _wait_ping(self.port, ca=self.ca)
+        try:
+            _wait_ping(self.port, ca=self.ca)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
 
     def stop(self) -> None:
         terminate(self.proc)
@@ -130,8 +134,10 @@ class RedisClusterServers:
     def __init__(self, workdir: Path) -> None:
         if shutil.which("redis-cli") is None:
             raise RuntimeError(INSTALL_HINT)
-        self.nodes = [RedisServer(workdir, cluster=True) for _ in range(3)]
+        self.nodes: list[RedisServer] = []
         try:
+            for _ in range(3):
+                self.nodes.append(RedisServer(workdir, cluster=True))
             subprocess.run(["redis-cli", "--cluster", "create",
                             *[f"127.0.0.1:{n.port}" for n in self.nodes],
                             "--cluster-replicas", "0", "--cluster-yes"],
