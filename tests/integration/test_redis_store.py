@@ -4,15 +4,18 @@ URL's timeout, fails as "unavailable", and works again once Redis answers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from endcap.events.model import Event
 from endcap.store.redis import StoreUnavailable
 from endcap.store.url import open_store
+from tests.conftest import unique_prefix
 from tests.redis_servers import RedisServer
 
 
@@ -55,3 +58,28 @@ def test_a_stalled_or_restarted_redis_fails_fast_and_recovers(tmp_path: Path) ->
         asyncio.run(go())
     finally:
         redis.stop()
+
+
+def test_a_stale_cluster_slot_map_is_rerouted(redis_cluster: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The hot path asks the node redis-py's slot map names; when that node answers
+    MOVED, the read goes through redis-py instead, and the answer is still right."""
+
+    async def go() -> None:
+        store = open_store(f"{redis_cluster}?prefix={unique_prefix()}")
+        events = [Event(event_id=f"e{n}", type="view", user_id=f"u{n}", item_id="a",
+                        timestamp=1.0) for n in range(20)]
+        await store.append("t", events)
+        await store.apply("t", events)
+        client: Any = store.client  # type: ignore[attr-defined]
+        nodes = client.get_primaries()
+        right = client.get_node_from_key
+        wrong = {n.name: next(m for m in nodes if m.name != n.name) for n in nodes}
+        client.get_node_from_key = lambda key: wrong[right(key).name]  # a stale map
+        with caplog.at_level(logging.DEBUG, logger="endcap.store.redis"):
+            got = await store.histories("t", [f"u:u{n}" for n in range(20)])
+        assert [h.events[0][2] for h in got] == ["a"] * 20
+        assert "MOVED" in caplog.text  # the fast path was turned away, redis-py rerouted
+        await store.close()
+
+    asyncio.run(go())
