@@ -83,3 +83,30 @@ def test_a_stale_cluster_slot_map_is_rerouted(redis_cluster: str,
         await store.close()
 
     asyncio.run(go())
+
+
+def test_a_full_redis_refuses_writes_as_unavailable_and_still_serves_reads(
+        tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)
+    try:
+        async def go() -> None:
+            store = open_store(f"{redis.url}?prefix=full")
+            e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
+            await store.append("t", [e])
+            await store.apply("t", [e])
+            client: Any = store.client  # type: ignore[attr-defined]
+            await client.config_set("maxmemory-policy", "noeviction")
+            await client.config_set("maxmemory", "1")  # everything is over the limit
+            try:
+                with pytest.raises(StoreUnavailable, match="full"):
+                    await store.append("t", [Event(event_id="e2", type="view", user_id="u",
+                                                   item_id="b", timestamp=2.0)])
+                (h,) = await store.histories("t", ["u:u"])  # read-only: still served
+                assert [x[2] for x in h.events] == ["a"]
+            finally:
+                await client.config_set("maxmemory", "0")
+            await store.close()
+
+        asyncio.run(go())
+    finally:
+        redis.stop()

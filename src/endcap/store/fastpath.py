@@ -23,6 +23,11 @@ import redis.exceptions as rexc
 from redis.asyncio.connection import parse_url
 
 
+def _error(reply: hiredis.ReplyError) -> rexc.ResponseError:
+    text = str(reply)
+    return rexc.OutOfMemoryError(text) if text.startswith("OOM") else rexc.ResponseError(text)
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, on_lost: Any) -> None:
         self.reader = hiredis.Reader()
@@ -157,7 +162,7 @@ class MuxConnection:
         proto = await self._connection()
         reply = await self._send(proto, args)
         if isinstance(reply, hiredis.ReplyError):
-            raise rexc.ResponseError(str(reply))
+            raise _error(reply)
         return reply
 
     async def script(self, sha: str, body: str, keys: list[str], args: tuple[Any, ...] = ()
@@ -168,7 +173,7 @@ class MuxConnection:
         if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
             reply = await self._send(proto, ("EVAL", body, len(keys), *keys, *args))
         if isinstance(reply, hiredis.ReplyError):
-            raise rexc.ResponseError(str(reply))
+            raise _error(reply)
         return reply
 
     def close(self) -> None:

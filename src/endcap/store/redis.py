@@ -102,6 +102,9 @@ def available(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[
             raise StoreUnavailable("the store is unavailable; retrying shortly")
         try:
             out = await fn(*args, **kwargs)
+        except rexc.OutOfMemoryError as e:  # full (noeviction): writes wait, reads go on
+            log.warning("store full: %s", e)
+            raise StoreUnavailable("the store is full and refuses writes; retry later") from e
         except DOWN as e:
             store.down_until = time.monotonic() + BREAKER_SECONDS
             log.warning("store unavailable (%s: %s)", type(e).__name__, e)

@@ -177,7 +177,7 @@ return 1
 
 #: KEYS: per shopper, history and bought set. Returns per shopper the history entries
 #: and the bought set as a flat member/score list: one round trip for a request
-#: (standalone Redis; a cluster pipelines plain reads instead).
+#: (per shopper on a cluster). It writes nothing, so a full Redis (noeviction) still runs it.
 HISTORIES = """
 local out = {}
 for i = 1, #KEYS, 2 do
