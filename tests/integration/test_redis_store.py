@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,45 +20,51 @@ from tests.conftest import unique_prefix
 from tests.redis_servers import RedisServer
 
 
-def test_a_stalled_or_restarted_redis_fails_fast_and_recovers(tmp_path: Path) -> None:
-    redis = RedisServer(tmp_path)
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may stop, stall or fill."""
+    server = RedisServer(tmp_path)
     try:
-        async def go() -> None:
-            store = open_store(f"{redis.url}?prefix=stall&timeout=0.3")
-            e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
-            await store.append("t", [e])
-            await store.apply("t", [e])
-            assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
-
-            assert redis.proc is not None
-            redis.proc.send_signal(signal.SIGSTOP)  # alive but silent
-            try:
-                start = time.monotonic()
-                with pytest.raises(StoreUnavailable):
-                    await store.histories("t", ["u:u"])
-                with pytest.raises(StoreUnavailable):
-                    await store.append("t", [e])
-                assert time.monotonic() - start < 5
-            finally:
-                redis.proc.send_signal(signal.SIGCONT)
-            await asyncio.sleep(0.6)  # past the breaker
-            assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
-
-            redis.restart()  # no persistence: a fresh, empty server with no scripts loaded
-            await asyncio.sleep(0.6)
-            for _ in range(20):  # the first call after a restart may find a dead socket
-                try:
-                    got = await store.histories("t", ["u:u"])
-                    break
-                except StoreUnavailable:
-                    await asyncio.sleep(0.6)
-            assert got[0].events == []
-            assert await store.append("t", [e]) == [True]
-            await store.close()
-
-        asyncio.run(go())
+        yield server
     finally:
-        redis.stop()
+        server.stop()
+
+
+def test_a_stalled_or_restarted_redis_fails_fast_and_recovers(redis: RedisServer) -> None:
+    async def go() -> None:
+        store = open_store(f"{redis.url}?prefix=stall&timeout=0.3")
+        e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
+        await store.append("t", [e])
+        await store.apply("t", [e])
+        assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
+
+        assert redis.proc is not None
+        redis.proc.send_signal(signal.SIGSTOP)  # alive but silent
+        try:
+            start = time.monotonic()
+            with pytest.raises(StoreUnavailable):
+                await store.histories("t", ["u:u"])
+            with pytest.raises(StoreUnavailable):
+                await store.append("t", [e])
+            assert time.monotonic() - start < 5
+        finally:
+            redis.proc.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.6)  # past the breaker
+        assert (await store.histories("t", ["u:u"]))[0].events[0][2] == "a"
+
+        redis.restart()  # no persistence: a fresh, empty server with no scripts loaded
+        await asyncio.sleep(0.6)
+        for _ in range(20):  # the first call after a restart may find a dead socket
+            try:
+                got = await store.histories("t", ["u:u"])
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.6)
+        assert got[0].events == []
+        assert await store.append("t", [e]) == [True]
+        await store.close()
+
+    asyncio.run(go())
 
 
 def test_a_stale_cluster_slot_map_is_rerouted(redis_cluster: str,
@@ -86,27 +93,23 @@ def test_a_stale_cluster_slot_map_is_rerouted(redis_cluster: str,
 
 
 def test_a_full_redis_refuses_writes_as_unavailable_and_still_serves_reads(
-        tmp_path: Path) -> None:
-    redis = RedisServer(tmp_path)
-    try:
-        async def go() -> None:
-            store = open_store(f"{redis.url}?prefix=full")
-            e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
-            await store.append("t", [e])
-            await store.apply("t", [e])
-            client: Any = store.client  # type: ignore[attr-defined]
-            await client.config_set("maxmemory-policy", "noeviction")
-            await client.config_set("maxmemory", "1")  # everything is over the limit
-            try:
-                with pytest.raises(StoreUnavailable, match="full"):
-                    await store.append("t", [Event(event_id="e2", type="view", user_id="u",
-                                                   item_id="b", timestamp=2.0)])
-                (h,) = await store.histories("t", ["u:u"])  # read-only: still served
-                assert [x[2] for x in h.events] == ["a"]
-            finally:
-                await client.config_set("maxmemory", "0")
-            await store.close()
+        redis: RedisServer) -> None:
+    async def go() -> None:
+        store = open_store(f"{redis.url}?prefix=full")
+        e = Event(event_id="e1", type="view", user_id="u", item_id="a", timestamp=1.0)
+        await store.append("t", [e])
+        await store.apply("t", [e])
+        client: Any = store.client  # type: ignore[attr-defined]
+        await client.config_set("maxmemory-policy", "noeviction")
+        await client.config_set("maxmemory", "1")  # everything is over the limit
+        try:
+            with pytest.raises(StoreUnavailable, match="full"):
+                await store.append("t", [Event(event_id="e2", type="view", user_id="u",
+                                               item_id="b", timestamp=2.0)])
+            (h,) = await store.histories("t", ["u:u"])  # read-only: still served
+            assert [x[2] for x in h.events] == ["a"]
+        finally:
+            await client.config_set("maxmemory", "0")
+        await store.close()
 
-        asyncio.run(go())
-    finally:
-        redis.stop()
+    asyncio.run(go())

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import msgspec
@@ -36,6 +37,16 @@ def _open(url: str, *, writer: bool = False) -> Store:
     except (StoreURLError, StoreBusy) as e:
         raise SystemExit(f"endcap: {e}") from None
     return store
+
+
+@contextlib.asynccontextmanager
+async def _opened(url: str, *, writer: bool = False) -> AsyncIterator[Store]:
+    """:func:`_open` for the length of a command, closed after it."""
+    store = _open(url, writer=writer)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def _retrain_forever(store: Store, every: float) -> None:
@@ -122,8 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     setup_logging()
 
     async def main() -> int:
-        store = _open(args.store_url)
-        try:
+        async with _opened(args.store_url) as store:
             tenants = [args.tenant] if args.tenant else [t.id for t in await
                                                         store.list_tenants()]
             for t in tenants:
@@ -131,8 +141,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"{t}: published model {model.version} "
                       f"({len(model.item_ids)} items)")
             return 0
-        finally:
-            await store.close()
 
     return run(main)
 
@@ -141,8 +149,7 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     from endcap.tenants.service import create_tenant
 
     async def main() -> int:
-        store = _open(args.store_url)
-        try:
+        async with _opened(args.store_url) as store:
             if args.tenants_command == "create":
                 try:
                     new = await create_tenant(store, args.tenant_id, args.name)
@@ -155,16 +162,13 @@ def cmd_tenants(args: argparse.Namespace) -> int:
                 for t in await store.list_tenants():
                     print(f"{t.id}\t{t.name}")
             return 0
-        finally:
-            await store.close()
 
     return run(main)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     async def main() -> int:
-        store = _open(args.store_url)
-        try:
+        async with _opened(args.store_url) as store:
             versions = await store.model_versions(args.tenant)
             current = await store.current_model(args.tenant)
             if args.models_command == "list":
@@ -185,8 +189,6 @@ def cmd_models(args: argparse.Namespace) -> int:
                 return 2
             print(f"{args.tenant}: now serving {target} (was {current})")
             return 0
-        finally:
-            await store.close()
 
     return run(main)
 
@@ -218,8 +220,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> int:
-        store = _open(args.store_url, writer=True)
-        try:
+        async with _opened(args.store_url, writer=True) as store:
             if await store.get_tenant(args.tenant) is None:
                 print(f"endcap: no tenant {args.tenant!r}: create it with "
                       "'endcap tenants create'", file=sys.stderr)
@@ -227,8 +228,6 @@ def cmd_load(args: argparse.Namespace) -> int:
             n = await demo.load_shop(store, args.tenant, shop)
             print(f"{len(shop.items)} items and {n} new events loaded into {args.tenant}")
             return 0
-        finally:
-            await store.close()
 
     return run(main)
 
@@ -246,8 +245,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
         ack_delay=float(os.environ.get("ENDCAP_TEST_STREAM_ACK_DELAY", "0")))
 
     async def main() -> int:
-        store = _open(args.store_url)
-        try:
+        async with _opened(args.store_url) as store:
             if not isinstance(store, RedisStore):
                 print("endcap: 'endcap stream' consumes the Redis back-end's event streams; "
                       "the embedded store applies each event when 'endcap serve' accepts "
@@ -256,7 +254,5 @@ def cmd_stream(args: argparse.Namespace) -> int:
             await serve_stream(store, options, metrics_host=args.metrics_host,
                                metrics_port=args.metrics_port)
             return 0
-        finally:
-            await store.close()
 
     return run(main)
