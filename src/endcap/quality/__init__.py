@@ -1,0 +1,1 @@
+"""Offline evaluation: the canonical interaction format, splits, metrics, and runs."""
