@@ -76,7 +76,13 @@ def read_interactions(path: Path | str) -> pl.DataFrame:
     """The canonical frame of an interaction file: the :data:`SCHEMA` columns (missing
     optional ones as nulls), ``timestamp`` as epoch seconds, and ``_row`` (UInt32)."""
     path = Path(path)
-    raw = _read_raw(path)
+    return canonical(_read_raw(path), path)
+
+
+def canonical(raw: pl.DataFrame, source: Path | str = "<frame>") -> pl.DataFrame:
+    """``raw`` (columns named as in the canonical format, text or typed) checked and
+    converted as :func:`read_interactions` does; ``source`` names it in errors."""
+    path = Path(source)
     raw = raw.rename({c: c.lstrip("\ufeff").strip() for c in raw.columns})
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
