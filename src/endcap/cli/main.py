@@ -94,6 +94,30 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--store", dest="store_url", required=True)
     load.add_argument("--tenant", required=True)
     load.add_argument("--dir", required=True, help="directory written by 'endcap generate'")
+
+    conv = sub.add_parser("convert", help="convert a public data set to the canonical "
+                                          "interaction format (CSV or Parquet)")
+    conv.add_argument("dataset", choices=["online-retail", "amazon-beauty", "movielens",
+                                          "yoochoose"])
+    conv.add_argument("src_dir", metavar="SRC_DIR", help="the data set's directory, as "
+                                                         "published")
+    conv.add_argument("out", metavar="OUT", help="the interaction file to write: .csv, "
+                                                 ".csv.gz, .parquet or .pq")
+    conv.add_argument("--items", metavar="ITEMS.ndjson",
+                      help="also write the catalog as NDJSON endcap items")
+
+    ev = sub.add_parser("evaluate", help="offline evaluation: split an interaction file, "
+                                         "fit each recommender, score its top-k lists")
+    ev.add_argument("--events", required=True, metavar="FILE",
+                    help="interactions in the canonical format (.csv, .csv.gz, .parquet)")
+    ev.add_argument("--items", metavar="FILE", help="the catalog as NDJSON endcap items "
+                                                    "(prices fill in missing ones)")
+    ev.add_argument("--protocol", choices=["leave-last-out", "time-split"],
+                    default="leave-last-out",
+                    help="leave-last-out (default): each user's last item is the test; "
+                         "time-split: the latest 10%% of interactions are")
+    ev.add_argument("--k", type=_positive_int, default=10, help="list length (default 10)")
+    ev.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 
 
@@ -116,6 +140,10 @@ def _utc_date(text: str) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("convert", "evaluate"):  # offline: no store, no server
+        from endcap.cli import quality
+
+        return int(getattr(quality, f"cmd_{args.command}")(args))
     from endcap.cli import commands  # deferred: keeps `endcap --help` fast
     from endcap.store.redis import StoreMisconfigured, StoreUnavailable
 

@@ -63,7 +63,8 @@ class DatasetError(ValueError):
         self.column = column
 
 
-def _kind(path: Path) -> str:
+def file_kind(path: Path) -> str:
+    """``"csv"`` or ``"parquet"`` by the file name's suffix."""
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
         return "parquet"
@@ -102,7 +103,7 @@ def canonical(raw: pl.DataFrame, source: Path | str = "<frame>") -> pl.DataFrame
 
 
 def _read_raw(path: Path) -> pl.DataFrame:
-    kind = _kind(path)
+    kind = file_kind(path)
     if not path.is_file():
         raise DatasetError(path, "no such file")
     try:
@@ -252,7 +253,7 @@ def write_interactions(frame: pl.DataFrame, path: Path | str) -> Path:
     """Write the :data:`SCHEMA` columns of ``frame`` as CSV (``.csv``, ``.csv.gz``) or
     Parquet (``.parquet``, ``.pq``), chosen by the suffix; returns the path."""
     path = Path(path)
-    kind = _kind(path)
+    kind = file_kind(path)
     out = frame.select(*SCHEMA)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "parquet":
