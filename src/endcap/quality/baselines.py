@@ -37,7 +37,7 @@ class MostPopular:
 
 def ease_weights(x: sp.csr_matrix, lam: float) -> npt.NDArray[np.float32]:
     """B = I - P / diag(P) with P = (XᵀX + λI)⁻¹, diagonal zeroed (the closed form)."""
-    g = (x.T @ x).toarray().astype(np.float64)
+    g: F64 = (x.T @ x).toarray().astype(np.float64)  # scipy is untyped: say what it is
     g[np.diag_indices_from(g)] += lam
     p = np.linalg.inv(g)
     b = p / (-np.diag(p))
