@@ -288,6 +288,7 @@ def test_complements_leave_out_items_viewed_together_but_bought_apart() -> None:
 
 
 def test_related_weighs_each_shopper_by_their_strongest_event() -> None:
+    # The cosine model of ``related`` (the linear model's fallback outside its head).
     # Weights view 0.25, click 0.4, cart 0.7, purchase 1 (u1 viewed and bought A: 1).
     items = [item("A"), item("B"), item("C")]
     events = [ev("view", "A", T, user="u1"), ev("purchase", ["A"], T, user="u1"),
@@ -299,7 +300,8 @@ def test_related_weighs_each_shopper_by_their_strongest_event() -> None:
     norm_c = 0.4
     s_ab = (1.0 * 0.25 + 0.25 * 0.25) / (norm_a * norm_b + 0.5)   # 0.332
     s_ac = (0.7 * 0.4) / (norm_a * norm_c + 0.5)                   # 0.280
-    m = fit_model(items, events, params=TrainParams(affinity_shrink=0.5))
+    m = fit_model(items, events, params=TrainParams(affinity_shrink=0.5,
+                                                    for_you_model="cosine"))
     assert_neighbours(neighbours(m, "related", "A"), [("B", s_ab), ("C", s_ac)])
     assert_neighbours(neighbours(m, "related", "B"), [("A", s_ab)])
     assert_neighbours(neighbours(m, "related", "C"), [("A", s_ac)])
@@ -308,7 +310,7 @@ def test_related_weighs_each_shopper_by_their_strongest_event() -> None:
 def test_neighbour_lists_are_cut_to_k_and_never_hold_the_item() -> None:
     items = [item(f"i{k}", f"shared words item{k}") for k in range(6)]
     events = [ev("purchase", [f"i{k}" for k in range(6)], T, user="u")]
-    m = fit_model(items, events, params=TrainParams(neighbours=3))
+    m = fit_model(items, events, params=TrainParams(neighbours=3, for_you_neighbours=3))
     for table in ("alternatives", "complements", "related"):
         nb = getattr(m, table)
         assert nb.idx.shape == (6, 3)

@@ -53,8 +53,17 @@ def top_excluding(scores: npt.NDArray[np.floating], seen: sp.csr_matrix, depth: 
     scores[r, seen.indices] = -np.inf
     scores[~np.isfinite(scores)] = -np.inf
     d = min(depth, m)
-    part = np.argpartition(-scores, d - 1, axis=1)[:, :d] if d < m else np.tile(
-        np.arange(m), (n, 1))
+    if d < m:
+        # Everything above the d-th best value, then the lowest columns tied with it:
+        # argpartition alone picks arbitrarily among ties that straddle the cut.
+        kth = -np.partition(-scores, d - 1, axis=1)[:, d - 1:d]
+        above = scores > kth
+        need = d - above.sum(axis=1, keepdims=True)
+        pick = above | ((scores == kth) & (np.cumsum(scores == kth, axis=1) <= need))
+        r, c = np.nonzero(pick)
+        part = c.reshape(n, d)
+    else:
+        part = np.tile(np.arange(m), (n, 1))
     vals = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -vals), axis=1)
     top = np.take_along_axis(part, order, axis=1).astype(np.int64)

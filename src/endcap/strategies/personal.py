@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from endcap.strategies.base import Candidates, Context
 from endcap.strategies.ranked import merge_rows
-
-#: How many of the shopper's latest distinct items ``for_you`` starts from.
-FOR_YOU_ITEMS = 20
-#: How much each event kind says about taste; an item takes its strongest.
-KIND_WEIGHTS = {"purchase": 1.0, "add_to_cart": 0.7, "click": 0.4, "view": 0.25}
-#: Each older distinct item weighs this much less than the next newer one.
-RECENCY_DECAY = 0.85
+from endcap.train.personal import KIND_WEIGHTS
+from endcap.train.personal import WINDOW as FOR_YOU_ITEMS
 
 
 def recently_viewed(ctx: Context) -> Candidates:
@@ -25,7 +20,8 @@ def for_you(ctx: Context) -> Candidates:
 
     The latest ``FOR_YOU_ITEMS`` distinct items of the history that the model knows,
     newest first, weigh KIND_WEIGHTS[strongest kind among the entries back to the
-    oldest of them] * RECENCY_DECAY ** position; their
+    oldest of them] * model.for_you_decay ** position (the decay chosen on
+    validation when the model was trained); their
     ``related`` lists are scaled by that and summed per item. Those items themselves
     are left out: the shopper knows them, and ``recently_viewed`` is there to show them
     again (older purchases are the engine's repurchase rule's business). Recency is by
@@ -52,7 +48,8 @@ def for_you(ctx: Context) -> Candidates:
     if not weight:
         return
     rows = list(weight)
-    weights = [w * RECENCY_DECAY ** k for k, w in enumerate(weight.values())]
+    decay = model.for_you_decay
+    weights = [w * decay ** k for k, w in enumerate(weight.values())]
     bought = ctx.history.purchased if ctx.exclude_bought else {}
     drop = [j for j in map(index.get, bought) if j is not None]
     yield from merge_rows(model, rows, weights, (model.related.idx, model.related.score),

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ import scipy.sparse as sp
 from endcap.catalog.model import Item
 from endcap.events.model import Event
 from endcap.train.interactions import CLICK, PURCHASE, Interactions, collect, incidence
+from endcap.train.linear import ease, sequences, transitions
 from endcap.train.model import FloatArray, IntArray, Model, Neighbours, new_version
 from endcap.train.popularity import (
     bestseller_scores,
@@ -48,6 +49,7 @@ from endcap.train.similarity import (
     top_k,
     top_k_dense,
 )
+from endcap.train.tune import ForYouParams, binary, for_you_table, head_items, tune
 
 #: Rows per block of a similarity product are chosen so a block has about this many
 #: cells; it bounds the memory of one block (dense or not) to a few tens of MB.
@@ -115,11 +117,25 @@ class TrainParams:
     substitute_ratio: float = 0.5
     #: Threads for the neighbour blocks (``None``: one per CPU).
     threads: int | None = None
+    #: ``for_you``'s model: "linear" (EASE on the head of the catalog plus sequence
+    #: transitions, :mod:`endcap.train.linear`) or "cosine" (the ``related`` cosine
+    #: over shoppers' histories alone).
+    for_you_model: str = "linear"
+    #: EASE is fitted on at most this many items (those with most shoppers): its
+    #: memory is this squared (15,000: 0.9 GB), whatever the catalog size. Items
+    #: outside the head keep their cosine neighbours.
+    linear_max_items: int = 15_000
+    #: Neighbours kept per item for ``for_you``.
+    for_you_neighbours: int = 100
+    #: Choose ``for_you``'s λ, α and decay on a validation split of the log (else the
+    #: defaults of :class:`~endcap.train.tune.ForYouParams`).
+    tune: bool = True
 
 
 def fit_model(items: Sequence[Item], events: Iterable[Event], *,
               params: TrainParams | None = None, version: str | None = None,
-              now: float | None = None) -> Model:
+              now: float | None = None,
+              progress: Callable[[str], None] | None = None) -> Model:
     """Train every table the strategies serve from.
 
     The model covers every item of ``items`` in the given order (so text-based
@@ -131,7 +147,31 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
     p = params or TrainParams()
     started = time.time()
     clock = time.perf_counter()
-    timings: dict[str, float] = {}
+    item_ids = [it.id for it in items]
+    index = {iid: i for i, iid in enumerate(item_ids)}
+    if len(index) != len(item_ids):
+        dup = next(iid for iid, count in Counter(item_ids).items() if count > 1)
+        raise ValueError(f"item ids must be unique; {dup!r} appears more than once")
+    rows = collect(events, index, default_time=now if now is not None else started,
+                   session_gap=p.session_gap_minutes * 60.0)
+    if now is not None:
+        rows = rows.select(rows.time <= now)
+    return fit_interactions(items, rows, params=p, version=version, now=now,
+                            started=started, progress=progress,
+                            timings={"collect": round(time.perf_counter() - clock, 4)})
+
+
+def fit_interactions(items: Sequence[Item], rows: Interactions, *,
+                     params: TrainParams | None = None, version: str | None = None,
+                     now: float | None = None, started: float | None = None,
+                     timings: dict[str, float] | None = None,
+                     progress: Callable[[str], None] | None = None) -> Model:
+    """:func:`fit_model` from interactions already collected (``rows.item`` indexes
+    ``items``)."""
+    p = params or TrainParams()
+    started = time.time() if started is None else started
+    clock = time.perf_counter()
+    timings = {} if timings is None else timings
 
     def lap(name: str) -> None:
         nonlocal clock
@@ -140,18 +180,9 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
         clock = t
 
     item_ids = [it.id for it in items]
-    index = {iid: i for i, iid in enumerate(item_ids)}
-    if len(index) != len(item_ids):
-        dup = next(iid for iid, count in Counter(item_ids).items() if count > 1)
-        raise ValueError(f"item ids must be unique; {dup!r} appears more than once")
     n = len(item_ids)
-    rows = collect(events, index, default_time=now if now is not None else started,
-                   session_gap=p.session_gap_minutes * 60.0)
-    if now is not None:
-        rows = rows.select(rows.time <= now)
     reference = now if now is not None else (
         float(rows.time.max()) if len(rows) else started)
-    lap("collect")
 
     best = bestseller_scores(rows, n, kind_weights=p.bestseller_weights,
                              half_life_days=p.half_life_days, reference_time=reference)
@@ -163,6 +194,16 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
     lap("popularity")
 
     alternatives, complements, related = _neighbours(items, rows, p, lap)
+    for_you = ForYouParams()
+    tuning: list[dict[str, object]] = []
+    if p.for_you_model == "linear" and len(rows):
+        if p.tune:
+            for_you, trials = tune(rows, n, k=p.for_you_neighbours,
+                                   max_items=p.linear_max_items, progress=progress)
+            tuning = [t.as_dict() for t in trials]
+            lap("tune")
+        related = _linear_table(rows, n, p, for_you, related)
+        lap("linear")
 
     stats = {
         "items": n,
@@ -172,6 +213,8 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
         "sessions": len(np.unique(rows.session)),
         "purchases": len(np.unique(rows.event[rows.kind == PURCHASE])),
         "timings": timings,
+        "for_you": {"model": p.for_you_model, **asdict(for_you)},
+        "tuning": tuning,
     }
     timings["total"] = round(time.time() - started, 4)
     return Model(
@@ -187,8 +230,23 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
         alternatives=alternatives,
         complements=complements,
         related=related,
+        for_you_decay=for_you.decay,
         stats=stats,
     )
+
+
+def _linear_table(rows: Interactions, n: int, p: TrainParams, fp: ForYouParams,
+                  fallback: Neighbours) -> Neighbours:
+    """``for_you``'s table: EASE on the head plus transitions; ``fallback`` (the
+    cosine ``related``) for items outside the head."""
+    n_shoppers = int(rows.shopper.max()) + 1
+    x = binary(rows.shopper, rows.item, n_shoppers, n)
+    head = head_items(x, p.linear_max_items)
+    b = ease(x, fp.lam, head)
+    del x
+    seq_s, seq_i = sequences(rows.shopper, rows.item, rows.time)
+    trans = transitions(seq_s, seq_i, n)
+    return for_you_table(b, head, trans, fp.alpha, p.for_you_neighbours, fallback)
 
 
 def _neighbours(items: Sequence[Item], rows: Interactions, p: TrainParams,
