@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from endcap.api.app import create_app
 from endcap.cli import demo
@@ -21,7 +25,8 @@ from endcap.settings import ServeSettings, load_settings
 from endcap.store.embedded import EmbeddedStore, StoreBusy
 from endcap.store.protocol import Store
 from endcap.store.url import StoreURLError, open_store
-from endcap.train.job import train_tenant
+from endcap.train.gate import GateReport, GateSettings
+from endcap.train.job import STAGES, TrainResult, model_history, train_tenant
 
 log = logging.getLogger("endcap")
 
@@ -129,18 +134,93 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StageBar:
+    """``endcap train``'s progress display: one line on stderr per tenant with its stage
+    and the latest tuning trial (tqdm; drawn only when ``enabled``)."""
+
+    def __init__(self, tenant: str, enabled: bool) -> None:
+        self.tenant = tenant
+        self.bar = tqdm(total=len(STAGES), desc=tenant, file=sys.stderr,
+                        disable=not enabled, mininterval=0.5,
+                        bar_format="{desc} [{n}/{total} stages, {elapsed}]{postfix}")
+
+    def stage(self, name: str) -> None:
+        self.bar.n = STAGES.index(name)
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.set_description_str(f"{self.tenant}: {name}")
+
+    def note(self, line: str) -> None:
+        self.bar.set_postfix_str(line)
+
+    def close(self) -> None:
+        self.bar.n = len(STAGES)
+        self.bar.set_description_str(f"{self.tenant}: done", refresh=False)
+        self.bar.set_postfix_str("")
+        self.bar.close()
+
+
+def _utc(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
+
+
+def _gate_lines(tenant: str, report: GateReport) -> list[str]:
+    """The comparison a gated run made, as a small table (nothing when there was none)."""
+    w = report.window
+    if w is None or report.decision == "first model":
+        return []
+    lines = [f"{tenant}: window {_utc(w.start)} to {_utc(w.end)} UTC ({w.rule}): "
+             f"{report.events_before:,} events before, {report.events_in_window:,} in it, "
+             f"{report.shoppers:,} test shoppers"]
+    new, old = report.candidate, report.current
+    if new is None or old is None:
+        return lines
+    lines.append(f"  {'':22}{'candidate':>10}  current {report.current_version}")
+    k, rk = new.for_you.k, new.for_you.recall_k
+    for strategy, metric, label in (("for_you", "ndcg", f"NDCG@{k}"),
+                                    ("for_you", "hit_rate", f"HR@{k}"),
+                                    ("for_you", "recall", f"Recall@{rk}"),
+                                    ("for_you", "coverage", f"coverage@{k}"),
+                                    ("bestsellers", "ndcg", f"NDCG@{k}")):
+        a, b = (getattr(getattr(r, strategy), metric) for r in (new, old))
+        lines.append(f"  {strategy + ' ' + label:22}{a:>10.4f}  {b:>10.4f}")
+    if report.bias:
+        lines.append(f"  note: {report.bias}")
+    return lines
+
+
+def _outcome(result: TrainResult) -> str:
+    r, m = result.report, result.model
+    if m is None:
+        return (f"{result.tenant}: rejected ({r.reason}): kept version {result.previous}; "
+                "--force publishes anyway")
+    how = (f"forced past the gate, which would have {r.decision}ed: {r.reason}" if r.forced
+           and r.decision == "reject" else f"gate: {r.decision}, {r.reason}")
+    return f"{result.tenant}: published model {m.version} ({len(m.item_ids)} items; {how})"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     setup_logging()
+    gate = GateSettings(window_days=args.window_days, tolerance=args.tolerance,
+                        window=args.window)
+    show = args.progress or sys.stderr.isatty()
 
     async def main() -> int:
+        rejected = 0
         async with _opened(args.store_url) as store:
             tenants = [args.tenant] if args.tenant else [t.id for t in await
                                                         store.list_tenants()]
             for t in tenants:
-                model = await train_tenant(store, t)
-                print(f"{t}: published model {model.version} "
-                      f"({len(model.item_ids)} items)")
-            return 0
+                bar = _StageBar(t, show)
+                try:
+                    with logging_redirect_tqdm():
+                        result = await train_tenant(store, t, gate=gate, force=args.force,
+                                                    progress=bar)
+                finally:
+                    bar.close()
+                print("\n".join([*_gate_lines(t, result.report), _outcome(result)]),
+                      flush=True)
+                rejected += result.model is None
+        return 3 if rejected and args.fail_on_reject else 0
 
     return run(main)
 
@@ -166,15 +246,40 @@ def cmd_tenants(args: argparse.Namespace) -> int:
     return run(main)
 
 
+def _version_line(v: dict[str, Any]) -> str:
+    """One published version for ``endcap models list``."""
+    stats = v.get("stats", {})
+    gate = stats.get("gate") or {}
+    decision = gate.get("decision", "-")
+    if gate.get("forced") and decision == "reject":
+        decision = "forced"
+    cand, cur = gate.get("candidate"), gate.get("current")
+    ndcg = ""
+    if cand and cur:
+        ndcg = (f"{cand['for_you']['ndcg']:.4f} / {cur['for_you']['ndcg']:.4f} "
+                f"({gate.get('current_version')})")
+    trained = _utc(v["trained_at"]) if "trained_at" in v else "?"
+    return (f"{'*' if v['current'] else ' '} {v['version']:21} {trained:16}  "
+            f"{stats.get('items', 0):>9,} {stats.get('events', 0):>11,}  {decision:12} "
+            f"{ndcg}").rstrip()
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with _opened(args.store_url) as store:
+            if args.models_command == "list":
+                history = await model_history(store, args.tenant)
+                if args.json:
+                    print(json.dumps(history, indent=2))
+                    return 0
+                if history:
+                    print(f"  {'VERSION':21} {'TRAINED (UTC)':16}  {'ITEMS':>9} "
+                          f"{'EVENTS':>11}  {'GATE':12} NDCG@10 NEW / PREVIOUS")
+                for v in history:
+                    print(_version_line(v))
+                return 0
             versions = await store.model_versions(args.tenant)
             current = await store.current_model(args.tenant)
-            if args.models_command == "list":
-                for v in versions:
-                    print(f"{'*' if v == current else ' '} {v}")
-                return 0
             target = args.version
             if target is None:
                 before = versions[: versions.index(current)] if current in versions else []

@@ -32,9 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all-in-one: also retrain every --train-interval seconds")
     serve.add_argument("--train-interval", dest="train_interval_seconds", type=float)
 
-    train = sub.add_parser("train", help="fit and publish models (the train role)")
+    train = sub.add_parser("train", help="fit models and publish them unless they do worse "
+                                         "than the current ones on a recent window (the "
+                                         "train role)")
     train.add_argument("--store", dest="store_url", required=True)
     train.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    train.add_argument("--window-days", type=_positive_float, default=7.0,
+                       help="compare on the log's last this many days (default 7; a log "
+                            "shorter than 4 windows: its last 10%% of events)")
+    train.add_argument("--window", choices=["recent", "unseen"], default="recent",
+                       help="recent (default): compare on that whole window, which the "
+                            "current model has usually partly been trained on (it favours "
+                            "keeping it); unseen: only on the part of it after the current "
+                            "model's newest event (fair, but shorter)")
+    train.add_argument("--tolerance", type=_fraction, default=0.02,
+                       help="publish when the new for_you NDCG@10 is at least (1 - this) x "
+                            "the current model's (default 0.02)")
+    train.add_argument("--force", action="store_true",
+                       help="publish even if the gate rejects (recorded in the report)")
+    train.add_argument("--fail-on-reject", action="store_true",
+                       help="exit with status 3 when a tenant's new model is rejected")
+    train.add_argument("--progress", action="store_true",
+                       help="draw the progress display on stderr even when it is not a "
+                            "terminal")
 
     stream = sub.add_parser("stream", help="apply the Redis event streams to real-time "
                                            "state, and archive them (the stream role)")
@@ -70,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list a tenant's model versions, or roll back")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="action")
-    mlist = models_sub.add_parser("list", help="published versions, oldest first; * = current")
+    mlist = models_sub.add_parser("list", help="published versions, oldest first, with "
+                                               "the gate's decision; * = current")
+    mlist.add_argument("--json", action="store_true",
+                       help="print every version's metadata, statistics and gate report")
     back = models_sub.add_parser("rollback", help="serve an earlier version (replicas switch "
                                                   "within their poll interval)")
     back.add_argument("--to", dest="version",
@@ -128,6 +151,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 0 and below 1")
     return value
 
 
