@@ -54,14 +54,18 @@ def top_excluding(scores: npt.NDArray[np.floating], seen: sp.csr_matrix, depth: 
     scores[~np.isfinite(scores)] = -np.inf
     d = min(depth, m)
     if d < m:
-        # Everything above the d-th best value, then the lowest columns tied with it:
-        # argpartition alone picks arbitrarily among ties that straddle the cut.
-        kth = -np.partition(-scores, d - 1, axis=1)[:, d - 1:d]
-        above = scores > kth
-        need = d - above.sum(axis=1, keepdims=True)
-        pick = above | ((scores == kth) & (np.cumsum(scores == kth, axis=1) <= need))
-        r, c = np.nonzero(pick)
-        part = c.reshape(n, d)
+        # Everything at or above the d-th best value; where more tie with it than fit,
+        # the lowest columns among the tied (argpartition alone picks arbitrarily).
+        kth = np.partition(scores, m - d, axis=1)[:, m - d:m - d + 1]
+        pick = scores >= kth
+        tied = np.flatnonzero(pick.sum(axis=1) > d)
+        if len(tied):
+            sub, sub_kth = scores[tied], kth[tied]
+            above = sub > sub_kth
+            eq = sub == sub_kth
+            need = d - above.sum(axis=1, keepdims=True)
+            pick[tied] = above | (eq & (np.cumsum(eq, axis=1) <= need))
+        part = np.nonzero(pick)[1].reshape(n, d)
     else:
         part = np.tile(np.arange(m), (n, 1))
     vals = np.take_along_axis(scores, part, axis=1)

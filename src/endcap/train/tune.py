@@ -17,6 +17,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from endcap.quality.metrics import evaluate
+from endcap.quality.run import top_excluding
 from endcap.train.interactions import Interactions
 from endcap.train.linear import ease, sequences, transitions
 from endcap.train.model import Neighbours
@@ -124,6 +125,10 @@ def table_matrix(nb: Neighbours) -> sp.csr_matrix:
     return sp.csr_matrix((nb.score[r, c].astype(np.float64), (r, nb.idx[r, c])), shape=(n, n))
 
 
+#: Up to this many items, :func:`recommend` scores users in dense blocks.
+DENSE_ITEMS = 50_000
+
+
 def recommend(table: sp.csr_matrix, weights: sp.csr_matrix, seen: sp.csr_matrix,
               depth: int) -> I64:
     """``for_you``'s top ``depth`` for each row of ``weights`` (history weights), best
@@ -132,6 +137,14 @@ def recommend(table: sp.csr_matrix, weights: sp.csr_matrix, seen: sp.csr_matrix,
     not the catalog size."""
     n_rows, n = weights.shape[0], table.shape[1]
     out = []
+    if n <= DENSE_ITEMS:
+        # A dense block and a partition per row beat sorting every candidate.
+        step = max(1, (1 << 24) // max(n, 1))
+        for a in range(0, n_rows, step):
+            scores = np.asarray((weights[a:a + step] @ table).toarray())
+            scores[scores <= 0] = -np.inf
+            out.append(top_excluding(scores, seen[a:a + step].tocsr(), depth))
+        return np.vstack(out) if out else np.zeros((0, depth), np.int64)
     step = 4096
     for a in range(0, n_rows, step):
         sc = sp.csr_matrix(weights[a:a + step] @ table)
