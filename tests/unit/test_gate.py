@@ -220,6 +220,16 @@ def test_the_first_model_is_published_without_a_comparison() -> None:
     assert r.model.stats["gate"]["decision"] == "first model"
 
 
+def test_an_unreadable_current_model_counts_as_none() -> None:
+    async def body(store: Store) -> TrainResult:
+        await store.publish_model("t", "v-old-format", b"PK\x03\x04 not a model")
+        return await train_tenant(store, "t", params=FAST)
+
+    r = with_shop(body)
+    assert r.report.decision == "first model" and r.model is not None
+    assert r.previous == "v-old-format"
+
+
 def test_a_better_candidate_is_accepted_refitted_and_published_with_its_report() -> None:
     # The current model knew only the first 3 days: the candidate knows 33.
     async def body(store: Store) -> tuple[TrainResult, list[str], bytes | None]:

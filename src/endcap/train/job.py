@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -106,10 +107,17 @@ def _stage(progress: Progress | None, name: str) -> None:
 
 
 async def _load(store: ModelStore, tenant: str, version: str | None) -> Model | None:
-    if version is None:
+    """The current model, or None when there is none or it cannot be read (an older
+    format): then there is nothing to compare with, and the new model replaces it."""
+    artifact = None if version is None else await store.load_model(tenant, version)
+    if artifact is None:
         return None
-    artifact = await store.load_model(tenant, version)
-    return None if artifact is None else await asyncio.to_thread(Model.from_bytes, artifact)
+    try:
+        return await asyncio.to_thread(Model.from_bytes, artifact)
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as e:
+        log.warning("tenant %s: the current model %s cannot be read (%s); the gate "
+                    "treats the new model as the first", tenant, version, e)
+        return None
 
 
 def _gate(items: Sequence[Item], events: Sequence[Event], current: Model | None,
