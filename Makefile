@@ -47,3 +47,22 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The quality benchmark (bench/README.md): endcap against the open-source peers. Installs
+# the `bench` extra, then RecTools without its numpy<2 pin and LightFM through a legacy
+# setup.py build, neither of which pip's resolver can bring on Python 3.11 without harm.
+# bench/quality.py runs itself without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE.
+# Options go in ARGS: make bench-quality ARGS='--quick --data online-retail'
+.PHONY: bench-quality
+bench-quality: install
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@$(BIN)/python -c 'import rectools' 2>/dev/null || \
+	  $(BIN)/pip install --quiet --no-deps 'rectools>=0.19,<0.20'
+	@$(BIN)/python -c 'import lightfm' 2>/dev/null || { \
+	  T=$$(mktemp -d); \
+	  { $(BIN)/python -m venv $$T && $$T/bin/pip install --quiet -U 'pip<25.3' setuptools wheel && \
+	    $$T/bin/pip wheel --quiet --no-deps --no-use-pep517 'lightfm==1.17' -w $$T/dist && \
+	    $(BIN)/pip install --quiet $$T/dist/lightfm-*.whl; } || \
+	    echo "LightFM could not be built: bench/quality.py lists it as not installed"; \
+	  rm -rf $$T; }
+	$(BIN)/python bench/quality.py $(ARGS)

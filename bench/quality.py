@@ -96,12 +96,16 @@ class Peer:
     quick: list[dict[str, object]]
     #: The optional library the peer needs, if any.
     library: str | None = None
+    #: The grid is one axis in order, along which validation NDCG rises to a single
+    #: peak: climb from the middle setting instead of trying them all.
+    ordered: bool = False
 
 
 PEERS = [
     Peer(MostPopular, [{}], [{}]),
-    Peer(Ease, grid(lam=[50, 200, 500, 1000, 2000]), grid(lam=[200, 1000])),
-    Peer(peers.ItemKNN, grid(K=[20, 50, 100, 200]), grid(K=[100]), "implicit"),
+    Peer(Ease, grid(lam=[50, 100, 200, 500, 1000, 2000]), grid(lam=[100, 500]),
+         ordered=True),
+    Peer(peers.ItemKNN, grid(K=[20, 50, 100, 200]), grid(K=[100]), "implicit", ordered=True),
     Peer(peers.ALS, grid(factors=[64, 128], regularization=[0.01, 0.1], iterations=[15],
                          alpha=[1.0, 10.0]),
          grid(factors=[64], regularization=[0.01], iterations=[15], alpha=[1.0]), "implicit"),
@@ -109,7 +113,8 @@ PEERS = [
                          regularization=[0.001, 0.01], iterations=[100]),
          grid(factors=[64], learning_rate=[0.01], regularization=[0.01], iterations=[100]),
          "implicit"),
-    Peer(peers.PureSVD, grid(factors=[16, 32, 64, 128]), grid(factors=[32]), "rectools"),
+    Peer(peers.PureSVD, grid(factors=[16, 32, 64, 128]), grid(factors=[32]), "rectools",
+         ordered=True),
     Peer(peers.LightFMWarp, grid(components=[64], learning_rate=[0.02, 0.05],
                                  epochs=[20, 50], item_alpha=[0.0]),
          grid(components=[64], learning_rate=[0.05], epochs=[10], item_alpha=[0.0]),
@@ -129,6 +134,7 @@ class Row:
     result: Result | None = None
     validation_ndcg: float | None = None
     tried: int = 0
+    grid: int = 1
     tune_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,7 +142,8 @@ class Row:
         return {
             "model": self.model, "endcap": self.endcap, "status": self.status,
             "params": self.params, "validation_ndcg": self.validation_ndcg,
-            "settings_tried": self.tried, "tune_seconds": round(self.tune_seconds, 2),
+            "settings_tried": self.tried, "grid_size": self.grid,
+            "tune_seconds": round(self.tune_seconds, 2),
             "fit_seconds": round(r.fit_seconds, 2) if r else None,
             "recommend_seconds": round(r.recommend_seconds, 2) if r else None,
             "metrics": {k: (None if isinstance(v, float) and math.isnan(v) else v)
@@ -156,20 +163,30 @@ def tune(peer: Peer, split: Split, val: Split, quick: bool) -> Row:
         note = INSTALL_NOTES.get(peer.library, "install the bench extra")
         return Row(name, False, status=f"not installed ({why}); {note}")
     t0 = time.perf_counter()
-    best: tuple[float, dict[str, object]] | None = None
-    if len(settings) > 1:
-        for i, params in enumerate(settings, 1):
-            r = run(peer.make(**params), val)
-            say(f"    {name} {i}/{len(settings)} {params}: validation NDCG@10 "
-                f"{r.metrics.ndcg:.4f} (fit {r.fit_seconds:.1f} s)")
-            if best is None or r.metrics.ndcg > best[0]:
-                best = (r.metrics.ndcg, params)
-    chosen = best[1] if best else settings[0]
+    scores: dict[int, float] = {}
+
+    def score(i: int) -> float:
+        if i not in scores:
+            r = run(peer.make(**settings[i]), val)
+            scores[i] = r.metrics.ndcg
+            say(f"    {name} {settings[i]}: validation NDCG@10 {r.metrics.ndcg:.4f} "
+                f"(fit {r.fit_seconds:.1f} s; {len(scores)} of up to {len(settings)})")
+        return scores[i]
+
+    if len(settings) > 1 and peer.ordered:
+        at = (len(settings) - 1) // 2
+        while better := [j for j in (at - 1, at + 1)
+                         if 0 <= j < len(settings) and score(j) > score(at)]:
+            at = max(better, key=score)
+    elif len(settings) > 1:
+        for i in range(len(settings)):
+            score(i)
+    best = max(sorted(scores), key=scores.__getitem__, default=0)  # ties: the first
     tuned = time.perf_counter() - t0
-    result = run(peer.make(**chosen), split)
+    result = run(peer.make(**settings[best]), split)
     say(f"    {name}: test NDCG@10 {result.metrics.ndcg:.4f} (fit {result.fit_seconds:.1f} s)")
     return Row(name, False, dict(result.params), result=result,
-               validation_ndcg=best[0] if best else None, tried=len(settings),
+               validation_ndcg=scores.get(best), tried=len(scores), grid=len(settings),
                tune_seconds=tuned)
 
 
@@ -261,7 +278,7 @@ def table(d: dict[str, Any]) -> str:
                      _num(m["coverage"], 3)]
             cells += [_num(m["revenue_hit_rate"])] if prices else []
             cells += [f"{r['fit_seconds']:.1f}",
-                      f"{r['tune_seconds']:.1f} ({r['settings_tried']} settings)"
+                      f"{r['tune_seconds']:.1f} ({r['settings_tried']} of {r['grid_size']})"
                       if r["settings_tried"] > 1 else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     ref_ndcg, ref_hr = d["reference"]["ndcg"], d["reference"]["hit_rate"]
