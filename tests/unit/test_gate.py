@@ -22,6 +22,7 @@ from endcap.store.url import open_store
 from endcap.train.fit import TrainParams, fit_model
 from endcap.train.gate import (
     DAY,
+    GateReport,
     GateSettings,
     Window,
     WindowReport,
@@ -171,6 +172,14 @@ def test_judge_accepts_within_the_tolerance() -> None:
     assert judge(report(0.0979), report(0.1), 0.0) == "reject"
     assert judge(report(0.2), report(0.1), 0.0) == "accept"
     assert judge(report(0.0, shoppers=0), report(0.0, shoppers=0), 0.02) == "no evidence"
+
+
+def test_the_reason_says_why_there_was_no_comparison() -> None:
+    empty = GateReport(decision="no evidence", published=True, forced=False, tolerance=0.02)
+    assert empty.reason == "the window holds no events, so there is nothing to compare on"
+    quiet = replace(empty, events_in_window=3)
+    assert quiet.reason.startswith("no shopper with events before the window")
+    assert empty.bias is None
 
 
 def test_settings_are_validated() -> None:

@@ -267,6 +267,8 @@ class GateReport:
         """One sentence that says why."""
         if self.decision == "first model":
             return "there is no current model to compare with"
+        if self.decision == "no evidence" and self.events_in_window == 0:
+            return "the window holds no events, so there is nothing to compare on"
         if self.decision == "no evidence":
             return ("no shopper with events before the window touched a new item in it, "
                     "so there is nothing to compare on")
