@@ -126,7 +126,7 @@ class TrainParams:
     #: outside the head keep their cosine neighbours.
     linear_max_items: int = 15_000
     #: Neighbours kept per item for ``for_you``.
-    for_you_neighbours: int = 100
+    for_you_neighbours: int = 50
     #: Choose ``for_you``'s λ, α and decay on a validation split of the log (else the
     #: defaults of :class:`~endcap.train.tune.ForYouParams`).
     tune: bool = True
