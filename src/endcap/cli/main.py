@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="leave-last-out (default): each user's last item is the test; "
                          "time-split: the latest 10%% of interactions are")
     ev.add_argument("--k", type=_positive_int, default=10, help="list length (default 10)")
+    ev.add_argument("--models", default="endcap,most-popular,ease", metavar="NAMES",
+                    help="comma-separated: endcap (for_you as served), most-popular, ease "
+                         "(left out above 20,000 items); default all three")
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
     return p
 

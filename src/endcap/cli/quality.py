@@ -81,7 +81,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         need = ("no user has 3 distinct items" if args.protocol == "leave-last-out"
                 else "no user with a training row has a later item")
         return _error(f"{args.events}: nothing to test: {need}")
-    recs = default_recommenders(items)
+    try:
+        recs = default_recommenders(items, args.models.split(","), split.n_items)
+    except ValueError as e:
+        return _error(e)
     print(f"{args.protocol}: {len(split.train):,} training rows, "
           f"{len(split.test_users):,} test users, {split.n_items:,} items", file=sys.stderr)
     results = []

@@ -7,8 +7,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from endcap.quality.run import I64, in_blocks, top_excluding
-from endcap.quality.split import Split
+from endcap.quality.run import I64, in_blocks, run, top_excluding
+from endcap.quality.split import Split, validation
 
 F64 = npt.NDArray[np.float64]
 
@@ -46,17 +46,26 @@ def ease_weights(x: sp.csr_matrix, lam: float) -> npt.NDArray[np.float32]:
 
 
 class Ease:
-    """EASE on the binary users × items training matrix; λ is tuned on the validation
-    split when several are given."""
+    """EASE on the binary users × items training matrix. With several ``lams``, λ is
+    chosen by NDCG@10 on a validation split carved from train the same way."""
 
     name = "EASE"
 
-    def __init__(self, lam: float = 500.0) -> None:
-        self.params: dict[str, object] = {"lambda": lam}
+    def __init__(self, lam: float = 500.0, lams: tuple[float, ...] = ()) -> None:
+        self.lams = lams or (lam,)
+        self.params: dict[str, object] = {"lambda": self.lams[0]}
         self._b = np.zeros((0, 0), np.float32)
         self._seen = sp.csr_matrix((0, 0))
 
     def fit(self, split: Split) -> None:
+        if len(self.lams) > 1:
+            val = validation(split)
+            if len(val.test_user):
+                scores = {}
+                for lam in self.lams:
+                    one = Ease(lam)
+                    scores[lam] = run(one, val, check=False).metrics.ndcg
+                self.params = {"lambda": max(scores, key=scores.__getitem__)}
         self._seen = split.seen()
         self._b = ease_weights(self._seen, float(self.params["lambda"]))  # type: ignore[arg-type]
 

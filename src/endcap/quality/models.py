@@ -93,6 +93,27 @@ def _fill(recs: I64, seen: object, order: I64) -> I64:
     return recs
 
 
-def default_recommenders(items: Sequence[Item] | None = None) -> list[Recommender]:
-    """What ``endcap evaluate`` compares: endcap's models and two references."""
-    return [EndcapForYou(items or ()), MostPopular(), Ease()]
+#: The recommenders ``endcap evaluate --models`` can name.
+NAMES = ("endcap", "most-popular", "ease")
+#: EASE inverts an items × items matrix: above this many items it is left out.
+EASE_MAX_ITEMS = 20_000
+
+
+def default_recommenders(items: Sequence[Item] | None = None,
+                         names: Sequence[str] = NAMES, n_items: int = 0
+                         ) -> list[Recommender]:
+    """What ``endcap evaluate`` compares: endcap's ``for_you`` and two references,
+    most-popular and EASE (λ tuned on the validation split; only up to
+    :data:`EASE_MAX_ITEMS` items)."""
+    unknown = set(names) - set(NAMES)
+    if unknown:
+        raise ValueError(f"unknown recommender {sorted(unknown)[0]!r}; "
+                         f"choose from {', '.join(NAMES)}")
+    out: list[Recommender] = []
+    if "endcap" in names:
+        out.append(EndcapForYou(items or ()))
+    if "most-popular" in names:
+        out.append(MostPopular())
+    if "ease" in names and n_items <= EASE_MAX_ITEMS:
+        out.append(Ease(lams=(50.0, 200.0, 800.0)))
+    return out
