@@ -97,7 +97,8 @@ async def train_tenant(store: Store, tenant: str, *, gate: GateSettings | None =
     await store.publish_model(tenant, model.version, artifact)
     log.info("tenant %s: model %s from %d items and %d events in %.1f s (%d bytes; "
              "gate: %s)", tenant, model.version, len(items), len(events),
-             time.perf_counter() - started, len(artifact), report.decision)
+             time.perf_counter() - started, len(artifact),
+             f"{report.decision}, forced" if force else report.decision)
     return TrainResult(tenant, report, model, previous)
 
 
