@@ -219,6 +219,28 @@ def train_params(overrides: list[str]) -> Any:
     return dataclasses.replace(base, **changes)
 
 
+def fit_for_you(rows: Any, n: int, params: Any, progress: Any) -> tuple[dict[str, float], Any]:
+    """Only ``for_you``'s stages (tuning, then the EASE and transitions table), as
+    ``fit_interactions`` runs them, with an empty fallback for items outside EASE's
+    head: to measure them at sizes where the neighbour stage cannot finish."""
+    from endcap.train import fit
+    from endcap.train.model import Neighbours
+    from endcap.train.tune import ForYouParams, tune
+
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    chosen = ForYouParams()
+    if params.tune:
+        chosen, _ = tune(rows, n, k=params.for_you_neighbours,
+                         max_items=params.linear_max_items, progress=progress)
+        timings["tune"] = round(time.perf_counter() - t, 2)
+        t = time.perf_counter()
+    table = fit._linear_table(rows, n, params, chosen,
+                              Neighbours.empty(n, params.for_you_neighbours))
+    timings["linear"] = round(time.perf_counter() - t, 2)
+    return timings, {"related": table}
+
+
 def child(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -229,7 +251,8 @@ def child(args: argparse.Namespace) -> int:
     sampler = Sampler(status, int(args.max_rss_gb * (1 << 30)))
     sampler.start()
     out: dict[str, Any] = {"items": args.items, "events_per_item": args.events_per_item,
-                           "params": args.param, "load_before": os.getloadavg()[0]}
+                           "params": args.param, "only_for_you": args.only_for_you,
+                           "load_before": os.getloadavg()[0]}
 
     def log(msg: str) -> None:
         print(f"  [{args.items:,} items, {time.perf_counter() - sampler.started:6.1f} s] "
@@ -254,30 +277,38 @@ def child(args: argparse.Namespace) -> int:
     out["rss_before_fit_mb"] = round(_status_kb("VmRSS") / 1024, 1)
     sampler.set_phase("fit")
     t = time.perf_counter()
-    model = fit_interactions(shop.items, rows, params=train_params(args.param),
-                             progress=lambda m: log(f"tune {m}") if args.verbose else None)
+    params = train_params(args.param)
+    progress = (lambda m: log(f"tune {m}")) if args.verbose else None
+    if args.only_for_you:
+        timings, tables = fit_for_you(rows, len(shop.items), params, progress)
+        model = None
+    else:
+        model = fit_interactions(shop.items, rows, params=params, progress=progress)
+        timings = model.stats["timings"]
+        tables = {name: getattr(model, name)
+                  for name in ("alternatives", "complements", "related")}
+        out["for_you"] = model.stats.get("for_you")
     out["fit_s"] = round(time.perf_counter() - t, 2)
     out["fit_peak_mb"] = (round(_status_kb("VmHWM") / 1024, 1) if out["peak_reset"]
                           else sampler.peak_in_phase["fit"] / MB)
     out["fit_peak_sampled_mb"] = round(sampler.peak_in_phase["fit"] / MB, 1)
-    out["timings"] = model.stats["timings"]
-    out["for_you"] = model.stats.get("for_you")
-    log(f"fitted in {out['fit_s']} s: {model.stats['timings']}")
+    out["timings"] = timings
+    log(f"fitted in {out['fit_s']} s: {timings}")
 
-    sampler.set_phase("serialise")
-    t = time.perf_counter()
-    data = model.to_bytes()
-    out["to_bytes_s"] = round(time.perf_counter() - t, 2)
-    out["artefact_bytes"] = len(data)
-    out["artefact_bytes_per_item"] = round(len(data) / args.items, 1)
-    tables = {}
-    for name in ("alternatives", "complements", "related"):
-        idx = getattr(model, name).idx
-        filled = (idx >= 0).sum(axis=1)
-        tables[name] = {"k": int(idx.shape[1]), "mean_filled": round(float(filled.mean()), 1),
-                        "items_with_any": round(float((filled > 0).mean()), 3)}
-    out["tables"] = tables
-    out["category_lists_entries"] = int(sum(len(v) for v in model.category_order.values()))
+    out["tables"] = {}
+    for name, nb in tables.items():
+        filled = (nb.idx >= 0).sum(axis=1)
+        out["tables"][name] = {"k": int(nb.idx.shape[1]),
+                               "mean_filled": round(float(filled.mean()), 1),
+                               "items_with_any": round(float((filled > 0).mean()), 3)}
+    if model is not None:
+        sampler.set_phase("serialise")
+        t = time.perf_counter()
+        data = model.to_bytes()
+        out["to_bytes_s"] = round(time.perf_counter() - t, 2)
+        out["artefact_bytes"] = len(data)
+        out["artefact_bytes_per_item"] = round(len(data) / args.items, 1)
+        out["category_lists_entries"] = int(sum(len(v) for v in model.category_order.values()))
     sampler.stop.set()
     out["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["profile"] = sampler.profile()
@@ -296,6 +327,8 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.verbose:
         cmd.append("--verbose")
     cmd += [f"--param={p}" for p in args.param]
+    if args.only_for_you:
+        cmd.append("--only-for-you")
     started = time.perf_counter()
     proc = subprocess.Popen(cmd)
     code: int | None = None
@@ -331,16 +364,19 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         n1, n2 = a["items"], b["items"]
         nlogn = _exp(n1 * math.log(n1), n2 * math.log(n2), n1, n2)
         figures = [("fit time", a["fit_s"], b["fit_s"], "s")]
-        figures += [(f"  {s}", a["timings"].get(s, 0.0), b["timings"].get(s, 0.0), "s")
-                    for s in STAGES]
+        figures += [(f"  {s}", a["timings"][s], b["timings"][s], "s")
+                    for s in STAGES if s in a["timings"] and s in b["timings"]]
         figures += [
             ("fit peak RSS above the data", a["fit_peak_mb"] - a["rss_before_fit_mb"],
              b["fit_peak_mb"] - b["rss_before_fit_mb"], "MB"),
             ("process peak RSS (ru_maxrss)", a["ru_maxrss_mb"], b["ru_maxrss_mb"], "MB"),
-            ("artefact bytes", a["artefact_bytes"] / MB, b["artefact_bytes"] / MB, "MB"),
+            ("artefact bytes", a.get("artefact_bytes", 0) / MB, b.get("artefact_bytes", 0) / MB,
+             "MB"),
             ("generate time", a["generate_s"], b["generate_s"], "s"),
         ]
         for name, x1, x2, unit in figures:
+            if not (x1 and x2):
+                continue
             e = _exp(x1, x2, n1, n2)
             big = x2 >= (MIN_SECONDS if unit == "s" else MIN_MB)
             rows.append({"from": n1, "to": n2, "figure": name.strip(), "label": name,
@@ -361,7 +397,10 @@ def render(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
              f"OpenBLAS variables: {env['openblas_vars']}."]
     params = next((r.get("params") for r in results if r.get("params")), None)
     lines += [f"TrainParams overrides: {', '.join(params)}." if params
-              else "TrainParams: the defaults.", ""]
+              else "TrainParams: the defaults."]
+    if any(r.get("only_for_you") for r in results):
+        lines.append("Only for_you's stages (tune, linear) were fitted (--only-for-you).")
+    lines.append("")
     head = ["items", "events", "rows", "gen s", "fit s", *[f"{s} s" for s in STAGES],
             "RSS before fit MB", "fit peak MB", "ru_maxrss MB", "model MB", "B/item",
             "K (alt/comp/rel)", "filled (alt/comp/rel)", "load"]
@@ -370,17 +409,17 @@ def render(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
         if "failed" in r:
             lines.append(f"| {r['items']:,} | failed: {r['failed']} after {r['process_s']} s |")
             continue
-        t = r["timings"]
-        tb = r["tables"]
+        t, tb = r["timings"], r["tables"]
+        names = [k for k in ("alternatives", "complements", "related") if k in tb]
+        size = r.get("artefact_bytes")
         cells = [f"{r['items']:,}", f"{r['events']:,}", f"{r['interactions']:,}",
                  f"{r['generate_s']:.1f}", f"{r['fit_s']:.1f}",
-                 *[f"{t.get(s, 0.0):.1f}" for s in STAGES],
+                 *[f"{t[s]:.1f}" if s in t else "-" for s in STAGES],
                  _fmt_mb(r["rss_before_fit_mb"]), _fmt_mb(r["fit_peak_mb"]),
-                 _fmt_mb(r["ru_maxrss_mb"]), f"{r['artefact_bytes'] / MB:,.1f}",
-                 f"{r['artefact_bytes_per_item']:,.0f}",
-                 "/".join(str(tb[k]["k"]) for k in ("alternatives", "complements", "related")),
-                 "/".join(f"{tb[k]['mean_filled']:.0f}"
-                          for k in ("alternatives", "complements", "related")),
+                 _fmt_mb(r["ru_maxrss_mb"]), f"{size / MB:,.1f}" if size else "-",
+                 f"{r['artefact_bytes_per_item']:,.0f}" if size else "-",
+                 "/".join(str(tb[k]["k"]) for k in names),
+                 "/".join(f"{tb[k]['mean_filled']:.0f}" for k in names),
                  f"{r['load_before']:.1f}→{r['load_after']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     g = growth(results)
@@ -440,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a size whose RSS passes this is stopped (default 20 GiB)")
     ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override a TrainParams field (repeatable), e.g. tune=false")
+    ap.add_argument("--only-for-you", action="store_true",
+                    help="fit only for_you's tuning and table (the stages after the "
+                         "neighbour tables), to measure them where those cannot finish")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--verbose", action="store_true", help="show the tuning trials")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
