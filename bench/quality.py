@@ -314,6 +314,8 @@ def environment() -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d %H:%M"), "python": platform.python_version(),
         "cpus": os.cpu_count(), "versions": versions, "blas": blas,
         "openblas_vars": os.environ.get(UNSET_NOTE, "not set"),
+        # Other work on the machine slows every timing: say how busy it was.
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 
@@ -337,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     header = [
         f"# endcap recommendation quality, {env['date']}",
         "",
-        f"Python {env['python']}, {env['cpus']} CPUs; BLAS: {'; '.join(env['blas'])}.",
+        f"Python {env['python']}, {env['cpus']} CPUs (load average {env['load_average']} "
+        f"at the start); BLAS: {'; '.join(env['blas'])}.",
         f"{', '.join(OPENBLAS_VARS)}: {vars_note} (they slow numpy's dense kernels).",
         "Versions: " + ", ".join(f"{k} {v or 'not installed'}"
                                  for k, v in env["versions"].items()) + ".",
@@ -351,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(d)
         print("\n" + table(d), flush=True)
     seconds = time.perf_counter() - t0
-    print(f"\nTotal: {seconds / 60:.1f} min.")
+    print(f"\nTotal: {seconds / 60:.1f} min (load average {os.getloadavg()[0]:.1f} at the end).")
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "quick": args.quick,
                                          "seconds": round(seconds, 1),
