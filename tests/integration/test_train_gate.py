@@ -44,17 +44,24 @@ def test_train_twice_is_gated_and_models_list_shows_the_report(tmp_path: Path) -
     assert "fit candidate" not in first.stderr  # stderr is a pipe: no progress display
     v1 = first.stdout.split("published model ")[1].split()[0]
 
-    # The current model was trained on the whole window, the candidate only before it:
-    # it loses, and the current version stays.
-    kept = train(url)
+    # By default the gate compares on what the current model has not seen: on an
+    # unchanged log that is nothing, so the retrain is published as "no evidence".
+    again = train(url)
+    assert again.returncode == 0, again.stderr
+    assert "gate: no evidence" in again.stdout
+    v_again = again.stdout.split("published model ")[1].split()[0]
+
+    # On the whole recent window the current model, trained on all of it, beats a
+    # candidate fitted only before it: rejected, and the current version stays.
+    kept = train(url, "--window", "recent")
     assert kept.returncode == 0, kept.stderr
     assert "rejected (candidate NDCG@10" in kept.stdout
-    assert f"kept version {v1}" in kept.stdout
+    assert f"kept version {v_again}" in kept.stdout
     assert "biased towards keeping it" in kept.stdout
     assert "for_you NDCG@10" in kept.stdout
-    assert train(url, "--fail-on-reject").returncode == 3
+    assert train(url, "--window", "recent", "--fail-on-reject").returncode == 3
 
-    forced = train(url, "--force", "--progress")
+    forced = train(url, "--window", "recent", "--force", "--progress")
     assert forced.returncode == 0, forced.stderr
     assert "forced past the gate" in forced.stdout
     for stage in ("read events", "fit candidate", "evaluate", "refit", "publish"):
@@ -63,19 +70,21 @@ def test_train_twice_is_gated_and_models_list_shows_the_report(tmp_path: Path) -
 
     history = json.loads(endcap("models", "list", "--store", url, "--tenant", "shop",
                                 "--json"))
-    assert [v["version"] for v in history] == [v1, v2]
-    assert [v["current"] for v in history] == [False, True]
+    assert [v["version"] for v in history] == [v1, v_again, v2]
+    assert [v["current"] for v in history] == [False, False, True]
     assert history[0]["stats"]["gate"]["decision"] == "first model"
-    gate = history[1]["stats"]["gate"]
+    assert history[1]["stats"]["gate"]["decision"] == "no evidence"
+    gate = history[2]["stats"]["gate"]
     assert gate["decision"] == "reject" and gate["forced"] and gate["published"]
-    assert gate["current_version"] == v1 and gate["tolerance"] == 0.02
+    assert gate["current_version"] == v_again and gate["tolerance"] == 0.02
     assert gate["window"]["rule"] == "last 7 days" and gate["shoppers"] > 0
     assert gate["candidate"]["for_you"]["ndcg"] < gate["current"]["for_you"]["ndcg"]
-    assert history[1]["stats"]["items"] == 150
+    assert history[2]["stats"]["items"] == 150
 
     lines = endcap("models", "list", "--store", url, "--tenant", "shop").splitlines()
     assert lines[0].split()[:2] == ["VERSION", "TRAINED"]
     assert lines[1].startswith(f"  {v1}") and "first model" in lines[1]
-    assert lines[2].startswith(f"* {v2}") and "forced" in lines[2]
-    assert f"{gate['candidate']['for_you']['ndcg']:.4f} / " in lines[2]
-    assert lines[2].endswith(f"({v1})")
+    assert lines[2].startswith(f"  {v_again}") and "no evidence" in lines[2]
+    assert lines[3].startswith(f"* {v2}") and "forced" in lines[3]
+    assert f"{gate['candidate']['for_you']['ndcg']:.4f} / " in lines[3]
+    assert lines[3].endswith(f"({v_again})")

@@ -42,6 +42,10 @@ R = TypeVar("R")
 FAST = TrainParams(tune=False)
 
 
+#: The whole recent window (not the default "unseen" part): these tests pit a candidate
+#: against a current model that saw the window.
+RECENT = GateSettings(window="recent")
+
 def view(n: int, user: str, iid: str, day: float) -> Event:
     return Event(event_id=f"e{n}", type="view", user_id=user, item_id=iid,
                  timestamp=day * DAY)
@@ -243,7 +247,7 @@ def test_a_better_candidate_is_accepted_refitted_and_published_with_its_report()
     # The current model knew only the first 3 days: the candidate knows 33.
     async def body(store: Store) -> tuple[TrainResult, list[str], bytes | None]:
         await publish(store, current_fit(SHOP.events[0].timestamp + 3 * DAY))  # type: ignore[operator]
-        r = await train_tenant(store, "t", params=FAST)
+        r = await train_tenant(store, "t", params=FAST, gate=RECENT)
         assert r.model is not None
         return r, await store.model_versions("t"), await store.load_model("t", r.model.version)
 
@@ -271,7 +275,7 @@ def test_a_broken_candidate_is_rejected_and_nothing_is_published() -> None:
 
     async def body(store: Store) -> tuple[TrainResult, list[str], str | None]:
         await publish(store, current_fit(START - 1))
-        r = await train_tenant(store, "t", params=broken)
+        r = await train_tenant(store, "t", params=broken, gate=RECENT)
         return r, await store.model_versions("t"), await store.current_model("t")
 
     r, versions, current = with_shop(body)
@@ -285,7 +289,7 @@ def test_a_broken_candidate_is_rejected_and_nothing_is_published() -> None:
 def test_a_current_model_trained_on_the_window_wins_and_the_report_says_why() -> None:
     async def body(store: Store) -> TrainResult:
         await publish(store, current_fit(END))
-        return await train_tenant(store, "t", params=FAST)
+        return await train_tenant(store, "t", params=FAST, gate=RECENT)
 
     g = with_shop(body).report
     assert g.decision == "reject"
@@ -311,7 +315,7 @@ def test_the_unseen_window_compares_like_with_like() -> None:
 def test_force_publishes_a_rejected_candidate_and_says_so() -> None:
     async def body(store: Store) -> TrainResult:
         await publish(store, current_fit(END))
-        return await train_tenant(store, "t", params=FAST, force=True)
+        return await train_tenant(store, "t", params=FAST, force=True, gate=RECENT)
 
     r = with_shop(body)
     assert r.report.decision == "reject" and r.report.forced and r.report.published
@@ -325,7 +329,7 @@ def test_no_returning_shopper_in_the_window_is_no_evidence() -> None:
 
     async def body(store: Store) -> TrainResult:
         await publish(store, fit_model(items, events[:10], params=FAST, version="v0"))
-        return await train_tenant(store, "t", params=FAST)
+        return await train_tenant(store, "t", params=FAST, gate=RECENT)
 
     r = with_shop(body, events, items)
     g = r.report

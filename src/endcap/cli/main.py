@@ -40,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--window-days", type=_positive_float, default=7.0,
                        help="compare on the log's last this many days (default 7; a log "
                             "shorter than 4 windows: its last 10%% of events)")
-    train.add_argument("--window", choices=["recent", "unseen"], default="recent",
-                       help="recent (default): compare on that whole window, which the "
-                            "current model has usually partly been trained on (it favours "
-                            "keeping it); unseen: only on the part of it after the current "
-                            "model's newest event (fair, but shorter)")
+    train.add_argument("--window", choices=["recent", "unseen"], default="unseen",
+                       help="unseen (default): compare only on the part of that window "
+                            "after the current model's newest event, which neither model "
+                            "has seen; recent: on the whole window, which the current "
+                            "model has usually partly been trained on (it favours keeping "
+                            "it)")
     train.add_argument("--tolerance", type=_fraction, default=0.02,
                        help="publish when the new for_you NDCG@10 is at least (1 - this) x "
                             "the current model's (default 0.02)")

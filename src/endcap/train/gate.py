@@ -60,10 +60,11 @@ class GateSettings:
     tolerance: float = 0.02
     #: List length of the metrics.
     k: int = 10
-    #: "recent": the window as :func:`split_window` cuts it, part of which the current
-    #: model has usually been trained on (which favours it); "unseen": only the part of
-    #: that window after the current model's newest event (fair, but shorter).
-    window: Literal["recent", "unseen"] = "recent"
+    #: "unseen" (default): only the part of the window after the current model's newest
+    #: event, so that both models are scored on what neither has seen; "recent": the
+    #: whole window as :func:`split_window` cuts it, part of which the current model
+    #: has usually been trained on (which favours keeping it).
+    window: Literal["recent", "unseen"] = "unseen"
 
     def __post_init__(self) -> None:
         if not (self.window_days > 0 and math.isfinite(self.window_days)):
