@@ -128,8 +128,10 @@ class TrainParams:
     #: Neighbours kept per item for ``for_you``.
     for_you_neighbours: int = 50
     #: Choose ``for_you``'s λ, α and decay on a validation split of the log (else the
-    #: defaults of :class:`~endcap.train.tune.ForYouParams`).
+    #: defaults of :class:`~endcap.train.tune.ForYouParams`)...
     tune: bool = True
+    #: ...unless they are given here (a gated run's refit reuses its candidate's).
+    for_you_params: ForYouParams | None = None
 
 
 def fit_model(items: Sequence[Item], events: Iterable[Event], *,
@@ -194,10 +196,10 @@ def fit_interactions(items: Sequence[Item], rows: Interactions, *,
     lap("popularity")
 
     alternatives, complements, related = _neighbours(items, rows, p, lap)
-    for_you = ForYouParams()
+    for_you = p.for_you_params or ForYouParams()
     tuning: list[dict[str, object]] = []
     if p.for_you_model == "linear" and len(rows):
-        if p.tune:
+        if p.tune and p.for_you_params is None:
             for_you, trials = tune(rows, n, k=p.for_you_neighbours,
                                    max_items=p.linear_max_items, progress=progress)
             tuning = [t.as_dict() for t in trials]

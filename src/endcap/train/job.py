@@ -38,6 +38,7 @@ from endcap.train.gate import (
 )
 from endcap.train.interactions import Interactions, collect
 from endcap.train.model import Model, new_version
+from endcap.train.tune import ForYouParams
 
 log = logging.getLogger("endcap.train")
 
@@ -81,15 +82,19 @@ async def train_tenant(store: Store, tenant: str, *, gate: GateSettings | None =
     previous = await store.current_model(tenant)
     current = await _load(store, tenant, previous)
     started = time.perf_counter()  # the log line's time: gate, fit and publish
-    report, end = await asyncio.to_thread(_gate, items, events, current, g, p, force,
-                                          progress)
+    report, end, tuned = await asyncio.to_thread(_gate, items, events, current, g, p,
+                                                 force, progress)
     if not report.published:
         log.info("tenant %s: kept model %s: %s", tenant, previous, report.reason)
         return TrainResult(tenant, report, None, previous)
 
     _stage(progress, "refit")
     note = progress.note if progress else None
-    fitted = await asyncio.to_thread(fit_model, items, events, params=p,
+    # The refit keeps the candidate's tuned for_you settings: tuning again on nearly
+    # the same log would cost as much as the candidate's fit for the same answer.
+    fitted = await asyncio.to_thread(fit_model, items, events,
+                                     params=p if tuned is None else
+                                     replace(p, for_you_params=tuned),
                                      version=new_version(), now=end, progress=note)
     model = replace(fitted, stats={**fitted.stats, "gate": report.as_dict()})
     _stage(progress, "publish")
@@ -123,9 +128,9 @@ async def _load(store: ModelStore, tenant: str, version: str | None) -> Model | 
 
 def _gate(items: Sequence[Item], events: Sequence[Event], current: Model | None,
           g: GateSettings, p: TrainParams, force: bool, progress: Progress | None
-          ) -> tuple[GateReport, float | None]:
-    """The gate's report, and the time the final model is fitted up to (the window's
-    end: the newest event)."""
+          ) -> tuple[GateReport, float | None, ForYouParams | None]:
+    """The gate's report, the time the final model is fitted up to (the window's end:
+    the newest event), and the candidate's tuned ``for_you`` settings, if it had any."""
     item_ids = [it.id for it in items]
     rows = collect(events, {iid: i for i, iid in enumerate(item_ids)},
                    default_time=time.time(), session_gap=p.session_gap_minutes * 60.0)
@@ -135,9 +140,10 @@ def _gate(items: Sequence[Item], events: Sequence[Event], current: Model | None,
     base = GateReport(decision="first model", published=True, forced=force,
                       tolerance=g.tolerance, window=window)
     if current is None:
-        return base, None if window is None else window.end
+        return base, None if window is None else window.end, None
     if window is None:
-        return replace(base, decision="no evidence", current_version=current.version), None
+        return (replace(base, decision="no evidence", current_version=current.version),
+                None, None)
     inside = window.inside(rows)
     before, recent = rows.select(~inside), rows.select(inside)
     shoppers, _, _ = relevant_pairs(before, recent, len(item_ids))
@@ -146,7 +152,7 @@ def _gate(items: Sequence[Item], events: Sequence[Event], current: Model | None,
                    current_saw_days=max(0.0, min(current.reference_time, window.end)
                                         - window.start) / DAY)
     if len(shoppers) == 0:
-        return replace(base, decision="no evidence"), window.end
+        return replace(base, decision="no evidence"), window.end, None
 
     _stage(progress, "fit candidate")
     # Strictly before the window: fit_model keeps the rows at or before ``now``.
@@ -156,11 +162,21 @@ def _gate(items: Sequence[Item], events: Sequence[Event], current: Model | None,
     _stage(progress, "evaluate")
     n = len(item_ids)
     new = evaluate_window(candidate, before, recent, n, g.k)
+    tuned = _tuned(candidate)
     del candidate
     old = evaluate_window(align(current, item_ids), before, recent, n, g.k)
     decision = judge(new, old, g.tolerance)
-    return replace(base, decision=decision, published=force or decision != "reject",
-                   candidate=new, current=old), window.end
+    return (replace(base, decision=decision, published=force or decision != "reject",
+                    candidate=new, current=old), window.end, tuned)
+
+
+def _tuned(model: Model) -> ForYouParams | None:
+    """The ``for_you`` settings ``model`` was fitted with, if it has the linear model."""
+    fy = model.stats.get("for_you", {})
+    if fy.get("model") != "linear":
+        return None
+    return ForYouParams(lam=float(fy["lam"]), alpha=float(fy["alpha"]),
+                        decay=float(fy["decay"]))
 
 
 def _events(rows: Interactions) -> int:

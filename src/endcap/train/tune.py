@@ -168,7 +168,7 @@ class Holdout:
     targets: I64
 
 
-def holdout(rows: Interactions, *, min_items: int = 3, max_shoppers: int = 20_000,
+def holdout(rows: Interactions, *, min_items: int = 3, max_shoppers: int = 10_000,
             seed: int = 0) -> Holdout:
     """Leave-last-out over the shoppers' distinct items, by time then log order."""
     n = len(rows)
