@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 MB = 1 << 20
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Stages of ``model.stats["timings"]``, in the order the trainer runs them.
 STAGES = ("popularity", "text", "cooccurrence", "neighbours", "tune", "linear")
 #: Growth exponents above n log n's by more than this are flagged.
@@ -110,10 +111,17 @@ class Sampler(threading.Thread):
         self.peak_in_phase: dict[str, int] = {}
         #: The furthest item a neighbour block (fit.py's ``block(a, b)``) has started at.
         self.block_at, self.block_n, self.block_since, self.block_last = -1, 0, 0.0, 0.0
+        #: What the run has measured so far (written with the status), and the fit's
+        #: finished stages (its ``timings`` as it goes) and the time the fit began.
+        self.known: dict[str, Any] = {}
+        self.timings: dict[str, float] = {}
+        self.fit_started = 0.0
         self.stop = threading.Event()
 
     def set_phase(self, phase: str) -> None:
         self.phase = phase
+        if phase == "fit":
+            self.fit_started = time.perf_counter()
         self.peak_in_phase.setdefault(phase, 0)
 
     def run(self) -> None:
@@ -141,6 +149,8 @@ class Sampler(threading.Thread):
                                      f"{code.co_name}")
                         if code.co_name == "block" and isinstance(f.f_locals.get("a"), int):
                             self._block(f.f_locals["a"], f.f_locals.get("n"), now)
+                        elif code.co_name == "fit_interactions":
+                            self.timings = dict(f.f_locals.get("timings") or {})
                     f = f.f_back
                 if names:
                     chain = ">".join(reversed(names))
@@ -183,6 +193,9 @@ class Sampler(threading.Thread):
             "rss_peak_sampled_mb": round(self.peak["rss"] / MB, 1),
             "rss_peak_during": self.peak["at"],
             "rss_peak_by_phase_mb": {k: round(v / MB, 1) for k, v in self.peak_in_phase.items()},
+            "fit_elapsed_s": round(time.perf_counter() - self.fit_started, 1)
+            if self.fit_started else None,
+            "timings_so_far": self.timings,
             **self.neighbours_progress(),
             "thread_seconds_by_chain": {k: round(v, 1) for k, v in self.chains.most_common(top)},
             "thread_seconds_by_line": {k: round(v, 1) for k, v in self.lines.most_common(top)},
@@ -191,7 +204,8 @@ class Sampler(threading.Thread):
     def _write(self, extra: dict[str, Any]) -> None:
         if self.status is not None:
             tmp = self.status.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**self.profile(), **extra}, indent=1))
+            tmp.write_text(json.dumps({**self.profile(), "result": self.known, **extra},
+                                      indent=1))
             tmp.replace(self.status)
 
 
@@ -249,10 +263,11 @@ def child(args: argparse.Namespace) -> int:
 
     status = Path(args.status) if args.status else None
     sampler = Sampler(status, int(args.max_rss_gb * (1 << 30)))
-    sampler.start()
     out: dict[str, Any] = {"items": args.items, "events_per_item": args.events_per_item,
                            "params": args.param, "only_for_you": args.only_for_you,
                            "load_before": os.getloadavg()[0]}
+    sampler.known = out
+    sampler.start()
 
     def log(msg: str) -> None:
         print(f"  [{args.items:,} items, {time.perf_counter() - sampler.started:6.1f} s] "
@@ -330,7 +345,10 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     if args.only_for_you:
         cmd.append("--only-for-you")
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd)
+    env = dict(os.environ)
+    if args.blas_threads:
+        env.update({v: str(args.blas_threads) for v in BLAS_THREAD_VARS})
+    proc = subprocess.Popen(cmd, env=env)
     code: int | None = None
     try:
         code = proc.wait(timeout=args.timeout)
@@ -348,7 +366,9 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     partial = json.loads(status.read_text()) if status.exists() else {}
     reason = partial.pop("killed", None) or (
         f"timed out after {args.timeout:.0f} s" if code is None else f"exit status {code}")
-    return {"items": n, "failed": reason, "process_s": wall, "profile": partial}
+    return {**partial.pop("result", {}), "items": n, "failed": reason, "process_s": wall,
+            "timings": partial.get("timings_so_far", {}), "profile": partial,
+            "load_after": os.getloadavg()[0]}
 
 
 def _exp(x1: float, x2: float, n1: int, n2: int) -> float:
@@ -390,6 +410,40 @@ def _fmt_mb(x: float) -> str:
     return f"{x:,.0f}"
 
 
+def _cells(r: dict[str, Any]) -> list[str]:
+    """One row of the main table; a killed run shows what it had finished, and where
+    it was stopped."""
+    t, tb = r.get("timings", {}), r.get("tables", {})
+    stages = [f"{t[s]:.1f}" if s in t else "-" for s in STAGES]
+    fit = f"{r['fit_s']:.1f}" if "fit_s" in r else "-"
+    if "failed" in r:
+        prof = r.get("profile", {})
+        spent = prof.get("fit_elapsed_s") or 0.0
+        fit = f"killed after {spent:,.0f}"
+        first = next((i for i, s in enumerate(STAGES) if s not in t), None)
+        if first is not None:
+            running = spent - sum(v for k, v in t.items() if k in STAGES)
+            note = f"killed after {running:,.0f}"
+            if STAGES[first] == "neighbours" and prof.get("neighbour_blocks_projected_s"):
+                note += (f" ({prof['neighbour_blocks_done']:.1%} done: "
+                         f"~{prof['neighbour_blocks_projected_s']:,.0f} projected)")
+            stages[first] = note
+    names = [k for k in ("alternatives", "complements", "related") if k in tb]
+    size = r.get("artefact_bytes")
+    peak = r.get("fit_peak_mb") or r.get("profile", {}).get("rss_peak_sampled_mb")
+    maxrss = r.get("ru_maxrss_mb")
+    return [f"{r['items']:,}", f"{r['events']:,}" if "events" in r else "-",
+            f"{r['interactions']:,}" if "interactions" in r else "-",
+            f"{r['generate_s']:.1f}" if "generate_s" in r else "-", fit, *stages,
+            _fmt_mb(r["rss_before_fit_mb"]) if "rss_before_fit_mb" in r else "-",
+            _fmt_mb(peak) if peak else "-", _fmt_mb(maxrss) if maxrss else "-",
+            f"{size / MB:,.1f}" if size else "-",
+            f"{r['artefact_bytes_per_item']:,.0f}" if size else "-",
+            "/".join(str(tb[k]["k"]) for k in names) or "-",
+            "/".join(f"{tb[k]['mean_filled']:.0f}" for k in names) or "-",
+            f"{r['load_before']:.1f}→{r['load_after']:.1f}" if "load_before" in r else "-"]
+
+
 def render(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
     lines = [f"Training cost, {env['date']}; {env['cpus']} CPUs, "
              f"{env['mem_gib']:.0f} GiB; Python {env['python']}, numpy {env['numpy']}; "
@@ -406,22 +460,7 @@ def render(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
             "K (alt/comp/rel)", "filled (alt/comp/rel)", "load"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in results:
-        if "failed" in r:
-            lines.append(f"| {r['items']:,} | failed: {r['failed']} after {r['process_s']} s |")
-            continue
-        t, tb = r["timings"], r["tables"]
-        names = [k for k in ("alternatives", "complements", "related") if k in tb]
-        size = r.get("artefact_bytes")
-        cells = [f"{r['items']:,}", f"{r['events']:,}", f"{r['interactions']:,}",
-                 f"{r['generate_s']:.1f}", f"{r['fit_s']:.1f}",
-                 *[f"{t[s]:.1f}" if s in t else "-" for s in STAGES],
-                 _fmt_mb(r["rss_before_fit_mb"]), _fmt_mb(r["fit_peak_mb"]),
-                 _fmt_mb(r["ru_maxrss_mb"]), f"{size / MB:,.1f}" if size else "-",
-                 f"{r['artefact_bytes_per_item']:,.0f}" if size else "-",
-                 "/".join(str(tb[k]["k"]) for k in names),
-                 "/".join(f"{tb[k]['mean_filled']:.0f}" for k in names),
-                 f"{r['load_before']:.1f}→{r['load_after']:.1f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(_cells(r)) + " |")
     g = growth(results)
     if g:
         lines += ["", "Growth per step (exponent b: cost ~ n^b; n log n is about "
@@ -437,8 +476,17 @@ def render(results: list[dict[str, Any]], env: dict[str, Any]) -> str:
                          f"{'FASTER THAN n log n' if row['flag'] else ''} |")
     for r in results:
         if "failed" in r:
-            lines += ["", f"{r['items']:,} items failed ({r['failed']}); where the time and "
-                          "memory went:", json.dumps(r["profile"], indent=1)]
+            prof = r["profile"]
+            lines += ["", f"{r['items']:,} items were stopped ({r['failed']}) in the "
+                          f"{prof.get('phase', '?')} phase. Peak RSS (sampled) "
+                          f"{prof.get('rss_peak_sampled_mb', 0):,.0f} MB during "
+                          f"{prof.get('rss_peak_during', '?')}.", "Thread-seconds by "
+                          "function chain: " + "; ".join(
+                              f"{k} {v}" for k, v in prof.get("thread_seconds_by_chain",
+                                                              {}).items()),
+                      "Thread-seconds by line: " + "; ".join(
+                          f"{k} {v}" for k, v in prof.get("thread_seconds_by_line",
+                                                          {}).items())]
     for r in results:
         if "failed" not in r:
             prof = r["profile"]
@@ -482,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-for-you", action="store_true",
                     help="fit only for_you's tuning and table (the stages after the "
                          "neighbour tables), to measure them where those cannot finish")
+    ap.add_argument("--blas-threads", type=int,
+                    help="BLAS threads in the fit (default: the library's, one per CPU); "
+                         "on a loaded machine 1 can be much faster than 2")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--verbose", action="store_true", help="show the tuning trials")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -495,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [10_000, 100_000] if args.quick else [int(s) for s in args.sizes.split(",")]
     env = environment()
+    if args.blas_threads:
+        env["blas"] += f"; the fit limited to {args.blas_threads} BLAS thread(s)"
     print(f"OpenBLAS variables: {env['openblas_vars']}", flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="train-cost-") as tmp:
