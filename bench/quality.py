@@ -200,7 +200,7 @@ def endcap_rows(items: Sequence[object], split: Split) -> list[Row]:
     except ImportError as e:
         return [Row("endcap", True, status=f"not available ({e})")]
     rows = []
-    for rec in default_recommenders(items):  # type: ignore[arg-type]
+    for rec in default_recommenders(items, ["endcap"]):  # type: ignore[arg-type]
         result = run(rec, split)
         say(f"    {result.name}: test NDCG@10 {result.metrics.ndcg:.4f} "
             f"(fit and self-tuning {result.fit_seconds:.1f} s)")
