@@ -54,6 +54,7 @@ from endcap.train.tune import ForYouParams, binary, for_you_table, head_items, t
 #: Rows per block of a similarity product are chosen so a block has about this many
 #: cells; it bounds the memory of one block (dense or not) to a few tens of MB.
 BLOCK_CELLS = 1 << 22
+MIN_BLOCK_ROWS = 256
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -288,7 +289,7 @@ def _neighbours(items: Sequence[Item], rows: Interactions, p: TrainParams,
         pairs = cobuy.rows(a, b, p.min_cobought)
         pr, pc = _row_ids(pairs), pairs.indices.astype(np.int64)
         w = w_behaviour[a:b]
-        if sim.nnz > (b - a) * n // 8:
+        if sim.nnz > (b - a) * n // 8 and (b - a) * n <= 4 * BLOCK_CELLS:
             # Text blocks of large catalogs can be mostly non-zero: go dense.
             dense = sim.toarray()
             pair_text = dense[pr, pc]
@@ -310,7 +311,10 @@ def _neighbours(items: Sequence[Item], rows: Interactions, p: TrainParams,
         _store(out["complements"], a, top_k(pairs, k, a))
         _store(out["related"], a, top_k(affinity.rows(a, b), k, a))
 
-    step = max(1, BLOCK_CELLS // max(n, 1))
+    # Rows per block: a dense block stays near BLOCK_CELLS cells, but never fewer than
+    # MIN_BLOCK_ROWS rows: each sparse product allocates a workspace as wide as the
+    # catalog, so tiny blocks of a huge catalog would cost items² in all.
+    step = max(MIN_BLOCK_ROWS, BLOCK_CELLS // max(n, 1))
     starts = range(0, n, step)
     # Blocks write disjoint rows, and numpy/scipy release the GIL in their kernels.
     with ThreadPoolExecutor(max(1, min(p.threads or os.cpu_count() or 1, len(starts)))) as pool:

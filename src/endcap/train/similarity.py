@@ -63,6 +63,11 @@ def _tfidf(docs: Sequence[str] | Sequence[list[str]], max_df: int, *,
     return m
 
 
+#: A term shared by more items than this says little about which are alike, and would
+#: make every text product touch that many items per row: it is dropped.
+TEXT_MAX_DF_ITEMS = 2_000
+
+
 def text_vectors(items: Sequence[Item], *, name_weight: float, words_weight: float,
                  attribute_weight: float, max_df_fraction: float) -> sp.csr_matrix:
     """Unit-length sparse vectors (one row per item, zero rows for items with no text)
@@ -73,8 +78,9 @@ def text_vectors(items: Sequence[Item], *, name_weight: float, words_weight: flo
     (category prefixes, brand, facet key=value)."""
     n = len(items)
     # Small catalogs keep every term; in large ones a term in over max_df_fraction of
-    # the items is noise (and the dense part of the product).
-    max_df = max(int(max_df_fraction * n), 50)
+    # the items is noise (and the dense part of the product), as is one in over
+    # TEXT_MAX_DF_ITEMS items of any catalog.
+    max_df = min(max(int(max_df_fraction * n), 50), TEXT_MAX_DF_ITEMS)
     blocks = [
         (_tfidf([it.name for it in items], max_df), name_weight),
         (_tfidf([_words(it) for it in items], max_df), words_weight),
