@@ -430,7 +430,7 @@ def _cells(r: dict[str, Any]) -> list[str]:
             stages[first] = note
     names = [k for k in ("alternatives", "complements", "related") if k in tb]
     size = r.get("artefact_bytes")
-    peak = r.get("fit_peak_mb") or r.get("profile", {}).get("rss_peak_sampled_mb")
+    peak = r.get("fit_peak_mb") or r.get("profile", {}).get("rss_peak_by_phase_mb", {}).get("fit")
     maxrss = r.get("ru_maxrss_mb")
     return [f"{r['items']:,}", f"{r['events']:,}" if "events" in r else "-",
             f"{r['interactions']:,}" if "interactions" in r else "-",
