@@ -28,27 +28,16 @@ kernels (EASE's inverse) by up to 15x: the script runs itself again without them
 numpy loads, and says so.
 """
 
-# ruff: noqa: E402 (the OpenBLAS variables must be gone before numpy is imported)
+
 from __future__ import annotations
 
 import os
 import sys
 
-OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-#: How the re-executed run learns what its parent removed.
-UNSET_NOTE = "ENDCAP_BENCH_OPENBLAS_UNSET"
-
-
-def _without_openblas_vars() -> None:
-    found = [v for v in OPENBLAS_VARS if v in os.environ]
-    if found:
-        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
-        env[UNSET_NOTE] = ", ".join(f"{v}={os.environ[v]}" for v in found)
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
+from openblas import UNSET_NOTE, without_openblas_vars
 
 if __name__ == "__main__":
-    _without_openblas_vars()
+    without_openblas_vars()
 
 import argparse
 import itertools
