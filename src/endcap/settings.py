@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -34,6 +34,16 @@ class ServeSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Origins whose browser pages may call the API directly, comma-separated ("*": any);
     #: empty, the default, sends no CORS headers.
     cors_origins: str = ""
+    #: The embedding provider: "auto" (the local model when the `semantic` extra is
+    #: installed, else the remote endpoint when a URL is set), "local", "remote", "off".
+    embeddings: Literal["auto", "local", "remote", "off"] = "auto"
+    #: An OpenAI-compatible ``/v1/embeddings`` endpoint's base URL (".../v1").
+    embeddings_url: str = ""
+    embeddings_model: str = ""
+    embeddings_api_key: str = ""
+    embeddings_timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    embeddings_retries: Annotated[int, Meta(ge=0, le=10)] = 3
+    embeddings_batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
 
 
 _ENV_PREFIX = "ENDCAP_"
