@@ -153,6 +153,28 @@ def test_models_publish_and_rollback(make_store: Callable[[], Store]) -> None:
     run(go())
 
 
+def test_artifact_kinds_are_separate(make_store: Callable[[], Store]) -> None:
+    """Embeddings have their own versions and current pointer beside the model's."""
+    async def go() -> None:
+        s = make_store()
+        await s.publish_model("t", "v1", b"model")
+        assert await s.current_model("t", kind="embeddings") is None
+        await s.publish_model("t", "e1", b"vectors", kind="embeddings")
+        await s.publish_model("t", "e2", b"vectors 2", kind="embeddings")
+        assert await s.current_model("t") == "v1"
+        assert await s.current_model("t", kind="embeddings") == "e2"
+        assert await s.model_versions("t") == ["v1"]
+        assert await s.model_versions("t", kind="embeddings") == ["e1", "e2"]
+        assert await s.load_model("t", "e1") is None
+        assert await s.load_model("t", "e1", kind="embeddings") == b"vectors"
+        assert await s.set_current_model("t", "v1", kind="embeddings") is False
+        assert await s.set_current_model("t", "e1", kind="embeddings") is True
+        assert await s.current_model("t", kind="embeddings") == "e1"
+        assert await s.current_model("t") == "v1"
+
+    run(go())
+
+
 def test_file_store_reopens_with_everything(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'db'}"
 

@@ -26,7 +26,7 @@ import msgspec
 from endcap.catalog.model import Item, ItemPatch, apply_patch
 from endcap.events.model import Event
 from endcap.pods.model import Pod
-from endcap.store.protocol import Credential, KeyKind, Tenant
+from endcap.store.protocol import ArtifactKind, Credential, KeyKind, Tenant
 from endcap.stream.history import HISTORY_TYPES, ShopperHistory
 
 T = TypeVar("T")
@@ -306,7 +306,9 @@ class EmbeddedStore:
 
     # -- models ---------------------------------------------------------------------------
 
-    async def publish_model(self, tenant: str, version: str, artifact: bytes) -> None:
+    async def publish_model(self, tenant: str, version: str, artifact: bytes, *,
+                            kind: ArtifactKind = "model") -> None:
+        tenant = _artifact_owner(tenant, kind)
         def tx(db: sqlite3.Connection) -> None:
             (seq,) = db.execute("SELECT coalesce(max(created_seq), 0) + 1 FROM models").fetchone()
             db.execute("INSERT INTO models VALUES (?, ?, ?, ?)", (tenant, version, seq, artifact))
@@ -315,24 +317,30 @@ class EmbeddedStore:
         async with self._lock:
             await self._write(tx)
 
-    async def current_model(self, tenant: str) -> str | None:
+    async def current_model(self, tenant: str, *, kind: ArtifactKind = "model") -> str | None:
+        tenant = _artifact_owner(tenant, kind)
         row = await self._read(lambda db: db.execute(
             "SELECT version FROM model_current WHERE tenant = ?", (tenant,)).fetchone())
         return None if row is None else str(row[0])
 
-    async def load_model(self, tenant: str, version: str) -> bytes | None:
+    async def load_model(self, tenant: str, version: str, *,
+                         kind: ArtifactKind = "model") -> bytes | None:
+        tenant = _artifact_owner(tenant, kind)
         row = await self._read(lambda db: db.execute(
             "SELECT body FROM models WHERE tenant = ? AND version = ?",
             (tenant, version)).fetchone())
         return None if row is None else bytes(row[0])
 
-    async def model_versions(self, tenant: str) -> list[str]:
+    async def model_versions(self, tenant: str, *, kind: ArtifactKind = "model") -> list[str]:
+        tenant = _artifact_owner(tenant, kind)
         rows = await self._read(lambda db: db.execute(
             "SELECT version FROM models WHERE tenant = ? ORDER BY created_seq",
             (tenant,)).fetchall())
         return [str(r[0]) for r in rows]
 
-    async def set_current_model(self, tenant: str, version: str) -> bool:
+    async def set_current_model(self, tenant: str, version: str, *,
+                                kind: ArtifactKind = "model") -> bool:
+        tenant = _artifact_owner(tenant, kind)
         def tx(db: sqlite3.Connection) -> bool:
             if db.execute("SELECT 1 FROM models WHERE tenant = ? AND version = ?",
                           (tenant, version)).fetchone() is None:
@@ -375,3 +383,9 @@ class EmbeddedStore:
 
 def _kind(kind: str) -> KeyKind:
     return "secret" if kind == "secret" else "public"
+
+
+def _artifact_owner(tenant: str, kind: ArtifactKind) -> str:
+    """The models tables' owner column: the tenant for models, ``tenant<US>kind`` for the
+    other kinds (tenant ids cannot hold control characters)."""
+    return tenant if kind == "model" else f"{tenant}\x1f{kind}"

@@ -54,18 +54,20 @@ class Keys:
         """A capped stream of catalog and pod changes, read by every process's cache."""
         return self._t(tenant) + ":changes"
 
-    def model(self, tenant: str, version: str) -> str:
-        return self._t(tenant) + ":model:" + version
+    def model(self, tenant: str, version: str, kind: str = "model") -> str:
+        """An artifact of ``kind`` ("model", "embeddings"): the model's keys keep their
+        names from before there were other kinds."""
+        return self._t(tenant) + f":{kind}:" + version
 
-    def models(self, tenant: str) -> str:
+    def models(self, tenant: str, kind: str = "model") -> str:
         """Sorted set: version -> publication sequence."""
-        return self._t(tenant) + ":models"
+        return self._t(tenant) + f":{kind}s"
 
-    def model_seq(self, tenant: str) -> str:
-        return self._t(tenant) + ":model-seq"
+    def model_seq(self, tenant: str, kind: str = "model") -> str:
+        return self._t(tenant) + f":{kind}-seq"
 
-    def model_current(self, tenant: str) -> str:
-        return self._t(tenant) + ":model-current"
+    def model_current(self, tenant: str, kind: str = "model") -> str:
+        return self._t(tenant) + f":{kind}-current"
 
     # -- per shard --------------------------------------------------------------------------
 

@@ -114,22 +114,33 @@ class StateStore(Protocol):
         ...
 
 
+#: The kinds of versioned artifact a tenant has: the trained model, and the item
+#: embeddings with their ANN index (refreshed on catalog changes, between trainings).
+ArtifactKind = Literal["model", "embeddings"]
+
+
 class ModelStore(Protocol):
-    async def publish_model(self, tenant: str, version: str, artifact: bytes) -> None:
+    """Versioned, immutable artifacts per tenant and kind, each kind with its own
+    "current" pointer."""
+
+    async def publish_model(self, tenant: str, version: str, artifact: bytes, *,
+                            kind: ArtifactKind = "model") -> None:
         """Store an immutable artifact and make it current, atomically."""
         ...
 
-    async def current_model(self, tenant: str) -> str | None:
-        """The current version, or None before the first training."""
+    async def current_model(self, tenant: str, *, kind: ArtifactKind = "model") -> str | None:
+        """The current version, or None before the first one."""
         ...
 
-    async def load_model(self, tenant: str, version: str) -> bytes | None: ...
+    async def load_model(self, tenant: str, version: str, *,
+                         kind: ArtifactKind = "model") -> bytes | None: ...
 
-    async def model_versions(self, tenant: str) -> list[str]:
+    async def model_versions(self, tenant: str, *, kind: ArtifactKind = "model") -> list[str]:
         """Published versions, oldest first."""
         ...
 
-    async def set_current_model(self, tenant: str, version: str) -> bool:
+    async def set_current_model(self, tenant: str, version: str, *,
+                                kind: ArtifactKind = "model") -> bool:
         """Point current at an earlier version (rollback); False if unknown."""
         ...
 

@@ -41,7 +41,7 @@ from endcap.store import scripts
 from endcap.store.fastpath import MuxConnection
 from endcap.store.keys import Keys
 from endcap.store.local_cache import LocalCache
-from endcap.store.protocol import Credential, Tenant
+from endcap.store.protocol import ArtifactKind, Credential, Tenant
 from endcap.stream.history import HISTORY_TYPES, MAX_EVENTS, MAX_PURCHASED, ShopperHistory
 
 log = logging.getLogger("endcap.store.redis")
@@ -540,31 +540,36 @@ class RedisStore:
     # -- models ---------------------------------------------------------------------------
 
     @available
-    async def publish_model(self, tenant: str, version: str, artifact: bytes) -> None:
+    async def publish_model(self, tenant: str, version: str, artifact: bytes, *,
+                            kind: ArtifactKind = "model") -> None:
         k = self.keys
-        await self._run("PUBLISH", [k.models(tenant), k.model_seq(tenant),
-                                    k.model_current(tenant), k.model(tenant, version)],
-                        [version, artifact, KEEP_MODELS, k.model(tenant, "")])
+        await self._run("PUBLISH", [k.models(tenant, kind), k.model_seq(tenant, kind),
+                                    k.model_current(tenant, kind),
+                                    k.model(tenant, version, kind)],
+                        [version, artifact, KEEP_MODELS, k.model(tenant, "", kind)])
 
     @available
-    async def current_model(self, tenant: str) -> str | None:
-        raw = await self.client.get(self.keys.model_current(tenant))
+    async def current_model(self, tenant: str, *, kind: ArtifactKind = "model") -> str | None:
+        raw = await self.client.get(self.keys.model_current(tenant, kind))
         return None if raw is None else raw.decode()
 
     @available
-    async def load_model(self, tenant: str, version: str) -> bytes | None:
-        raw = await self.client.get(self.keys.model(tenant, version))
+    async def load_model(self, tenant: str, version: str, *,
+                         kind: ArtifactKind = "model") -> bytes | None:
+        raw = await self.client.get(self.keys.model(tenant, version, kind))
         return None if raw is None else bytes(raw)
 
     @available
-    async def model_versions(self, tenant: str) -> list[str]:
-        raw = await self.client.zrange(self.keys.models(tenant), 0, -1)
+    async def model_versions(self, tenant: str, *, kind: ArtifactKind = "model") -> list[str]:
+        raw = await self.client.zrange(self.keys.models(tenant, kind), 0, -1)
         return [v.decode() for v in raw]
 
     @available
-    async def set_current_model(self, tenant: str, version: str) -> bool:
+    async def set_current_model(self, tenant: str, version: str, *,
+                                kind: ArtifactKind = "model") -> bool:
         k = self.keys
-        return bool(await self._run("SET_CURRENT", [k.models(tenant), k.model_current(tenant)],
+        return bool(await self._run("SET_CURRENT", [k.models(tenant, kind),
+                                                    k.model_current(tenant, kind)],
                                     [version]))
 
     # -- lifecycle ------------------------------------------------------------------------
