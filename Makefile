@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The semantic extra's runtime, installed before it so that nothing asks for a newer
+# build (on these machines pip takes 2.13.0's CPU wheel from local disk).
+TORCH ?= 2.13.0
 
 .PHONY: install test lint typecheck pytest demo bench clean redis-server
 
@@ -25,7 +28,8 @@ redis-server:
 $(STAMP): pyproject.toml | redis-server
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet 'torch==$(TORCH)'
+	$(BIN)/pip install --quiet -e '.[dev,semantic]'
 	touch $(STAMP)
 
 lint: install
