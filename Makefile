@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml | redis-server
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet 'torch==$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[dev,semantic]'
+	@# A real OpenAI-compatible embeddings server for the remote provider's test, in its
+	@# own venv: infinity-emb pins numpy<2 and older transformers.
+	$(PYTHON) -m venv $(VENV)/infinity
+	$(VENV)/infinity/bin/pip install --quiet 'infinity-emb[server,torch]==0.0.78' 'torch==$(TORCH)'
 	touch $(STAMP)
 
 lint: install
