@@ -148,7 +148,7 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
         "results": [
             {"id": r.item.id, "name": r.item.name, "price": r.item.price,
              "image_url": r.item.image_url, "url": r.item.url,
-             "score": r.score, "strategy": r.strategy}
+             "score": r.score, "strategy": r.strategy, "reason": r.reason}
             for r in results
         ],
         "total": len(results),

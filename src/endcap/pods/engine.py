@@ -14,6 +14,7 @@ from itertools import islice
 from endcap.catalog.model import Item
 from endcap.pods.filters import Predicate, predicate
 from endcap.pods.model import Pod
+from endcap.pods.reasons import reason
 from endcap.store.protocol import ItemReader
 from endcap.strategies.base import Context
 from endcap.strategies.registry import STRATEGIES
@@ -27,6 +28,8 @@ class Result:
     item: Item
     score: float
     strategy: str
+    #: Why it is there: a code of :data:`endcap.pods.reasons.REASONS`.
+    reason: str = ""
 
 
 async def recommend(
@@ -59,7 +62,7 @@ async def recommend(
                 return False
             per_cat[cat] = per_cat.get(cat, 0) + 1
         banned.add(item.id)
-        out.append(Result(item, score, strategy))
+        out.append(Result(item, score, strategy, reason(strategy, item.id, ctx)))
         return True
 
     if pod.rules.pin:

@@ -17,11 +17,14 @@ StrategyName = Literal[
     "complementary_items",
     "for_you",
     "filtered_items",
+    "semantic_search",
 ]
 STRATEGIES: tuple[StrategyName, ...] = (
     "bestsellers", "trending", "recently_viewed", "alternative_items",
-    "complementary_items", "for_you", "filtered_items",
+    "complementary_items", "for_you", "filtered_items", "semantic_search",
 )
+#: Strategies that need item embeddings (the `semantic` extra or a remote provider).
+SEMANTIC: frozenset[StrategyName] = frozenset({"semantic_search"})
 POD_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 PodId = Annotated[str, Meta(pattern=POD_ID_PATTERN)]
 MAX_RESULTS = 100
@@ -60,7 +63,7 @@ class Rules(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True
 class PodBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
     """A pod as PUT by a client: everything but the id, which comes from the URL."""
 
-    strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=7)]
+    strategy: StrategyName | Annotated[list[StrategyName], Meta(min_length=1, max_length=8)]
     display_name: ShortText = ""
     filters: Filters = msgspec.field(default_factory=Filters)
     rules: Rules = msgspec.field(default_factory=Rules)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from endcap.pods.model import Filters
+from endcap.semantic.artifact import ItemEmbeddings
+from endcap.semantic.provider import Vectors
 from endcap.stream.history import ShopperHistory
 from endcap.train.model import Model
 
@@ -32,6 +34,13 @@ class Context:
     #: Whether the pod hides what the shopper bought (the engine drops those anyway; a
     #: strategy may drop them early, in bulk, to spare the engine the lookups).
     exclude_bought: bool = True
+    #: The tenant's item embeddings, when it has any and this process can use them.
+    embeddings: ItemEmbeddings | None = None
+    #: The embedded free-text intent of a ``query=`` request (``semantic_search``).
+    query: Vectors | None = None
+    #: Why an item was proposed, when it is not the strategy's usual reason (a strategy
+    #: that mixes sources notes the minority ones here; see ``pods.reasons``).
+    reasons: dict[str, str] = field(default_factory=dict)
 
 
 Strategy = Callable[[Context], Candidates]
