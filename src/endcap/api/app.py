@@ -18,6 +18,7 @@ from endcap.api import catalog, events, pods, recommend
 from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
 from endcap.api.model_cache import ModelCache
 from endcap.api.openapi import build_openapi
+from endcap.api.semantic import SemanticLayer
 from endcap.api.system import system_routes, tenant_status
 from endcap.obs.metrics import ApiMetrics, CacheCollector
 from endcap.settings import ServeSettings
@@ -29,7 +30,7 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
                ) -> HotPath:
     """An ASGI app serving the v1 API over ``store``. The caller owns the store."""
     state = AppState(settings, store, ModelCache(store, settings.model_poll_seconds),
-                     ApiMetrics())
+                     ApiMetrics(), SemanticLayer(settings, store))
     cache = getattr(store, "cache", None)
     if isinstance(cache, LocalCache):
         state.metrics.registry.register(CacheCollector(cache))
@@ -65,11 +66,12 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        poller = asyncio.create_task(state.models.run()) if poll_models else None
+        pollers = [asyncio.create_task(state.models.run()),
+                   asyncio.create_task(state.semantic.embeddings.run())] if poll_models else []
         try:
             yield
         finally:
-            if poller is not None:
+            for poller in pollers:
                 poller.cancel()
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from endcap.api.model_cache import ModelCache
+from endcap.api.semantic import SemanticLayer
 from endcap.errors import EndcapError, Forbidden, TooLarge, Unauthorized, Unavailable
 from endcap.obs.metrics import ApiMetrics
 from endcap.settings import ServeSettings
@@ -30,6 +31,7 @@ class AppState:
     store: Store
     models: ModelCache
     metrics: ApiMetrics
+    semantic: SemanticLayer
 
 
 class JSON(Response):

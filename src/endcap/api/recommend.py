@@ -16,7 +16,8 @@ from endcap.api.http import JSON, AppState
 from endcap.errors import BadRequest, NotFound, Unavailable
 from endcap.pods.engine import Result, recommend
 from endcap.pods.filters import narrow, parse_query_filters
-from endcap.pods.model import MAX_RESULTS, Filters, Pod
+from endcap.pods.model import MAX_RESULTS, SEMANTIC, Filters, Pod
+from endcap.semantic.artifact import ItemEmbeddings
 from endcap.store.local_cache import CachedItems
 from endcap.store.protocol import Credential
 from endcap.strategies.base import Context
@@ -130,6 +131,11 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
                   filters=pod.filters if q.filters is None else narrow(pod.filters, q.filters),
                   now=time.time(),
                   exclude_bought=not pod.allow_repurchase)
+    chain = pod.chain()
+    if "semantic_search" in chain or ("for_you" in chain and history.events):
+        ctx.embeddings = await _embeddings(state, tenant)
+    if "semantic_search" in chain:
+        await _semantic_query(state, pod, q, ctx)
     n = q.num_results or pod.num_results
     exclude = set(q.exclude)
     results = None
@@ -168,6 +174,37 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     if degraded:
         m.degraded.inc()
     return JSON(body)
+
+
+async def _embeddings(state: AppState, tenant: str) -> ItemEmbeddings | None:
+    cache = state.semantic.embeddings
+    return cache.get(tenant) if cache.known(tenant) else await cache.ensure(tenant)
+
+
+async def _semantic_query(state: AppState, pod: Pod, q: RecQuery, ctx: Context) -> None:
+    """Embed the request's intent into ``ctx`` and narrow its filters by what the text
+    states. A pod that has nothing but semantic strategies cannot answer without them
+    (400 without a query, 503 without embeddings or a provider); in a chain, the other
+    strategies fill in."""
+    alone = all(name in SEMANTIC for name in pod.chain())
+    if q.query is None or not q.query.strip():
+        if alone:
+            raise BadRequest(f"pod {pod.id!r} searches by text: send the shopper's words "
+                             "as query=", field="query")
+        return
+    if ctx.embeddings is None:
+        if alone:
+            raise Unavailable("semantic search is unavailable: this tenant has no item "
+                              "embeddings yet (run `endcap embed`, or wait for the next "
+                              "training)", field="query")
+        return
+    try:
+        intent, ctx.filters = state.semantic.intent(ctx.embeddings, q.query, ctx.filters)
+        ctx.query = await state.semantic.encode(intent.text)
+    except Unavailable:
+        if alone:
+            raise
+        ctx.query = None
 
 
 async def _degraded(state: AppState, tenant: str, pod: Pod, ctx: Context, n: int,

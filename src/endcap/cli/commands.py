@@ -21,6 +21,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from endcap.api.app import create_app
 from endcap.cli import demo
 from endcap.cli.runtime import run, serve, setup_logging
+from endcap.semantic.job import embed_catalog
+from endcap.semantic.provider import EmbeddingProvider, SemanticUnavailable
+from endcap.semantic.providers import make_provider
 from endcap.settings import ServeSettings, load_settings
 from endcap.store.embedded import EmbeddedStore, StoreBusy
 from endcap.store.protocol import Store
@@ -54,12 +57,13 @@ async def _opened(url: str, *, writer: bool = False) -> AsyncIterator[Store]:
         await store.close()
 
 
-async def _retrain_forever(store: Store, every: float) -> None:
+async def _retrain_forever(store: Store, every: float,
+                           embedder: EmbeddingProvider | None) -> None:
     while True:
         await asyncio.sleep(every)
         for t in await store.list_tenants():
             try:
-                await train_tenant(store, t.id)
+                await train_tenant(store, t.id, embedder=embedder)
             except Exception:
                 log.exception("training tenant %s failed; serving the previous model", t.id)
 
@@ -69,7 +73,7 @@ async def _serve_with(store: Store, settings: ServeSettings, retrain: bool) -> N
     trainer = None
     if retrain and settings.train_interval_seconds > 0:
         trainer = asyncio.create_task(
-            _retrain_forever(store, settings.train_interval_seconds))
+            _retrain_forever(store, settings.train_interval_seconds, _embedder(quiet=True)))
 
     async def preload() -> None:
         # Load every tenant's model before the GC freeze and the first request, so
@@ -119,6 +123,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print("Loading the UCI Online Retail sample shop (first run only)...", flush=True)
             shop = load_online_retail(progress=True)
             await demo.load_shop(store, demo.TENANT, shop)
+        embedder = _embedder(quiet=False)
+        if embedder is not None and await store.current_model(
+                demo.TENANT, kind="embeddings") is None:
+            print("Embedding the catalog with the local language model...", flush=True)
+            report = await embed_catalog(store, demo.TENANT, embedder, progress=True)
+            print(report.line(), flush=True)
         if await store.current_model(demo.TENANT) is None:
             print("Training...", flush=True)
             start = time.perf_counter()
@@ -203,6 +213,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     gate = GateSettings(window_days=args.window_days, tolerance=args.tolerance,
                         window=args.window)
     show = args.progress or sys.stderr.isatty()
+    embedder = None if args.no_embed else _embedder(quiet=False)
 
     async def main() -> int:
         rejected = 0
@@ -214,7 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 try:
                     with logging_redirect_tqdm():
                         result = await train_tenant(store, t, gate=gate, force=args.force,
-                                                    progress=bar)
+                                                    progress=bar, embedder=embedder)
                 finally:
                     bar.close()
                 print("\n".join([*_gate_lines(t, result.report), _outcome(result)]),
@@ -223,6 +234,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 3 if rejected and args.fail_on_reject else 0
 
     return run(main)
+
+
+def _embedder(*, quiet: bool) -> EmbeddingProvider | None:
+    """The embedding provider the settings name, or None (saying why unless ``quiet``)."""
+    try:
+        return make_provider(load_settings({}))
+    except SemanticUnavailable as e:
+        if not quiet:
+            print(f"endcap: not embedding the catalog: {e}", file=sys.stderr)
+        return None
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    setup_logging()
+    try:
+        provider = make_provider(load_settings({}))
+    except SemanticUnavailable as e:
+        raise SystemExit(f"endcap: {e}") from None
+    show = args.progress or sys.stderr.isatty()
+
+    async def main() -> int:
+        async with _opened(args.store_url) as store:
+            while True:
+                tenants = [args.tenant] if args.tenant else [
+                    t.id for t in await store.list_tenants()]
+                for t in tenants:
+                    report = await embed_catalog(store, t, provider, progress=show)
+                    print(f"{t}: {report.line()}", flush=True)
+                if not args.watch:
+                    return 0
+                await asyncio.sleep(args.watch)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        return run(main)
+    return 0
 
 
 def cmd_tenants(args: argparse.Namespace) -> int:

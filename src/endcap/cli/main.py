@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--progress", action="store_true",
                        help="draw the progress display on stderr even when it is not a "
                             "terminal")
+    train.add_argument("--no-embed", action="store_true",
+                       help="do not refresh the item embeddings first (they are refreshed "
+                            "by default when an embedding provider is available)")
+
+    emb = sub.add_parser("embed", help="embed new and changed catalog items with the "
+                                       "language model and publish the vector index")
+    emb.add_argument("--store", dest="store_url", required=True)
+    emb.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    emb.add_argument("--watch", type=_positive_float, metavar="SECONDS",
+                     help="keep going: look for catalog changes every SECONDS")
+    emb.add_argument("--progress", action="store_true",
+                     help="draw a progress bar even when stderr is not a terminal")
 
     stream = sub.add_parser("stream", help="apply the Redis event streams to real-time "
                                            "state, and archive them (the stream role)")

@@ -23,6 +23,8 @@ import numpy as np
 
 from endcap.catalog.model import Item
 from endcap.events.model import Event
+from endcap.semantic.job import embed_catalog
+from endcap.semantic.provider import EmbeddingProvider
 from endcap.store.protocol import ModelStore, Store
 from endcap.train.fit import TrainParams, fit_model
 from endcap.train.gate import (
@@ -43,7 +45,7 @@ from endcap.train.tune import ForYouParams
 log = logging.getLogger("endcap.train")
 
 #: The stages a run reports, in order (some are skipped: see :func:`train_tenant`).
-STAGES = ("read events", "fit candidate", "evaluate", "refit", "publish")
+STAGES = ("embed catalog", "read events", "fit candidate", "evaluate", "refit", "publish")
 
 
 class Progress(Protocol):
@@ -70,12 +72,19 @@ class TrainResult:
 
 async def train_tenant(store: Store, tenant: str, *, gate: GateSettings | None = None,
                        force: bool = False, params: TrainParams | None = None,
-                       progress: Progress | None = None) -> TrainResult:
+                       progress: Progress | None = None,
+                       embedder: EmbeddingProvider | None = None) -> TrainResult:
     """Fit a model on everything logged so far and make it the current version, unless
     a candidate fitted before the recent window does worse on it than the current
-    model (``force`` publishes anyway; the report records it)."""
+    model (``force`` publishes anyway; the report records it). With an ``embedder``,
+    first bring the catalog's embeddings up to date (only changed texts are embedded)."""
     g = gate or GateSettings()
     p = params or TrainParams()
+    if embedder is not None:
+        _stage(progress, "embed catalog")
+        report_line = (await embed_catalog(store, tenant, embedder)).line()
+        if progress is not None:
+            progress.note(report_line)
     _stage(progress, "read events")
     items = await store.all_items(tenant)
     events = await store.read_events(tenant)
