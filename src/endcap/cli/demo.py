@@ -34,6 +34,7 @@ DEMO_PODS = [
         strategy=["complementary_items", "bestsellers"]),
     Pod(id="category-browse", display_name="Popular in this category",
         strategy="filtered_items"),
+    Pod(id="search", display_name="Search by intent", strategy="semantic_search"),
 ]
 
 
@@ -109,5 +110,6 @@ Try (curl -g keeps the [brackets] of filters literal):
   curl -sg {auth} '{url}/v1/pods/home-bestsellers/recommendations?filters[category]=Kitchen'
   curl -s {auth} -X POST {url}/v1/events -d '{{"event_id": "e1", "type": "view", "session_id": "s1", "item_id": "{item}"}}'
   curl -s {auth} '{url}/v1/pods/recently-viewed/recommendations?session_id=s1'
+  curl -s {auth} '{url}/v1/pods/search/recommendations?query=gift+for+a+gardener+under+5'
   curl -s -H "Authorization: Bearer {sk}" {url}/v1/pods
 """  # noqa: E501
