@@ -119,9 +119,10 @@ class ItemEmbeddings:
             if rows is not None:
                 keep[rows] = True
             narrow(keep)
-        if filters.brand is not None:
-            code = a.brands.index(filters.brand) if filters.brand in a.brands else -2
-            narrow(a.brand == code)
+        if filters.brand is not None:  # matched without case, as the engine does
+            want = filters.brand.casefold()
+            codes = [c for c, b in enumerate(a.brands) if b.casefold() == want]
+            narrow(np.isin(a.brand, codes))
         if filters.price_min is not None:
             narrow(a.price >= filters.price_min)
         if filters.price_max is not None:
