@@ -329,12 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     if "{}" not in args.template:
         ap.error("--template must contain {} where the tag goes")
     t0 = time.perf_counter()
+    load_start = round(os.getloadavg()[0], 1)
     d = bench(args.data, args.quick, args.template)
     env = environment()
     seconds = time.perf_counter() - t0
     print(f"# endcap free-text retrieval, {env['date']}\n")
     print(f"Python {env['python']}, {env['cpus']} CPUs, torch threads {env['torch_threads']} "
-          f"(load average {env['load_average']} at the end). Versions: "
+          f"(load average {load_start} at the start, {env['load_average']} at the end; "
+          f"other work slows the timings). Versions: "
           + ", ".join(f"{k} {v or 'not installed'}" for k, v in env["versions"].items()) + ".")
     print(f"movielens-small: {d['items']:,} movies; {d['queries']} tag queries (each on "
           f">= {MIN_MOVIES} movies), {d['validation_queries']} validation / "
@@ -344,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(d))
     print(f"\nTotal: {seconds:.0f} s.")
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "quick": args.quick,
+        args.json.write_text(json.dumps({"environment": env, "load_at_start": load_start,
+                                         "quick": args.quick,
                                          "seconds": round(seconds, 1), **d}, indent=1) + "\n")
     return 0
 
