@@ -111,6 +111,16 @@ class VectorIndex:
         scores, rows = self._flat.search(q, k, params=faiss.SearchParameters(sel=selector))
         return _valid(rows[0], scores[0])
 
+    def search_many(self, queries: Vectors, k: int) -> tuple[npt.NDArray[np.int64], Scores]:
+        """The ``k`` nearest rows of each query (``-1`` pads), for batch use."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.hnsw:
+            params = faiss_module().SearchParametersHNSW(efSearch=max(EF_SEARCH, 2 * k))
+            scores, rows = self._index.search(q, k, params=params)
+        else:
+            scores, rows = self._index.search(q, k)
+        return rows.astype(np.int64), scores.astype(np.float32)
+
     def to_bytes(self) -> bytes:
         return bytes(faiss_module().serialize_index(self._index))
 

@@ -30,9 +30,19 @@ def alternative_items(ctx: Context) -> Candidates:
     """Substitutes of the seeds: each known seed's similar items, the k-th known seed's
     scores weighted by ``SEED_DECAY ** k`` and summed per item; the seeds left out.
     Seeds the model does not know add nothing."""
-    if ctx.model is None:
+    model = ctx.model
+    if model is None:
         return
-    yield from _around_seeds(ctx.model, ctx.seeds, ctx.model.alternatives)
+    if model.alternatives_text is not None:  # say which came from text similarity
+        for seed in ctx.seeds[:MAX_SEEDS]:
+            i = model.index.get(seed)
+            if i is not None:
+                idx, text = model.alternatives.idx[i], model.alternatives_text[i]
+                ids = model.item_ids
+                for j in idx[text & (idx >= 0)].tolist():
+                    ctx.reasons.setdefault(ids[j], "similar_text")
+                break  # the first known seed weighs most
+    yield from _around_seeds(model, ctx.seeds, model.alternatives)
 
 
 def complementary_items(ctx: Context) -> Candidates:

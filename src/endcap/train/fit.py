@@ -32,6 +32,8 @@ import scipy.sparse as sp
 
 from endcap.catalog.model import Item
 from endcap.events.model import Event
+from endcap.semantic.artifact import ItemEmbeddings
+from endcap.train.blend import DEFAULT_SHRINK, BlendChoice, blend, choose_shrink, content_table
 from endcap.train.interactions import CLICK, PURCHASE, Interactions, collect, incidence
 from endcap.train.linear import ease, sequences, transitions
 from endcap.train.model import FloatArray, IntArray, Model, Neighbours, new_version
@@ -138,7 +140,8 @@ class TrainParams:
 def fit_model(items: Sequence[Item], events: Iterable[Event], *,
               params: TrainParams | None = None, version: str | None = None,
               now: float | None = None,
-              progress: Callable[[str], None] | None = None) -> Model:
+              progress: Callable[[str], None] | None = None,
+              embeddings: ItemEmbeddings | None = None) -> Model:
     """Train every table the strategies serve from.
 
     The model covers every item of ``items`` in the given order (so text-based
@@ -160,7 +163,7 @@ def fit_model(items: Sequence[Item], events: Iterable[Event], *,
     if now is not None:
         rows = rows.select(rows.time <= now)
     return fit_interactions(items, rows, params=p, version=version, now=now,
-                            started=started, progress=progress,
+                            started=started, progress=progress, embeddings=embeddings,
                             timings={"collect": round(time.perf_counter() - clock, 4)})
 
 
@@ -168,9 +171,11 @@ def fit_interactions(items: Sequence[Item], rows: Interactions, *,
                      params: TrainParams | None = None, version: str | None = None,
                      now: float | None = None, started: float | None = None,
                      timings: dict[str, float] | None = None,
-                     progress: Callable[[str], None] | None = None) -> Model:
+                     progress: Callable[[str], None] | None = None,
+                     embeddings: ItemEmbeddings | None = None) -> Model:
     """:func:`fit_model` from interactions already collected (``rows.item`` indexes
-    ``items``)."""
+    ``items``). With ``embeddings``, alternatives blend in the items nearest by meaning
+    (:mod:`endcap.train.blend`)."""
     p = params or TrainParams()
     started = time.time() if started is None else started
     clock = time.perf_counter()
@@ -197,6 +202,19 @@ def fit_interactions(items: Sequence[Item], rows: Interactions, *,
     lap("popularity")
 
     alternatives, complements, related = _neighbours(items, rows, p, lap)
+    alternatives_text = None
+    blend_stats: dict[str, object] = {}
+    if embeddings is not None:
+        content = content_table(embeddings, item_ids, p.neighbours)
+        choice = choose_shrink(
+            items, rows, content, lambda r: _neighbours(items, r, p, lambda _: None)[0],
+            p.neighbours) if p.tune and len(rows) else BlendChoice(DEFAULT_SHRINK, {}, 0)
+        counts = np.bincount(rows.item, minlength=n).astype(np.int64)
+        alternatives, alternatives_text = blend(alternatives, content, counts, choice.shrink,
+                                                p.neighbours)
+        blend_stats = {"shrink": choice.shrink, "trials": choice.trials,
+                       "validation_pairs": choice.pairs, "embeddings": embeddings.version}
+        lap("content")
     for_you = p.for_you_params or ForYouParams()
     tuning: list[dict[str, object]] = []
     if p.for_you_model == "linear" and len(rows):
@@ -218,6 +236,7 @@ def fit_interactions(items: Sequence[Item], rows: Interactions, *,
         "timings": timings,
         "for_you": {"model": p.for_you_model, **asdict(for_you)},
         "tuning": tuning,
+        "alternatives": blend_stats,
     }
     timings["total"] = round(time.time() - started, 4)
     return Model(
@@ -231,6 +250,7 @@ def fit_interactions(items: Sequence[Item], rows: Interactions, *,
         trending_order=trending_order,
         category_order=cats,
         alternatives=alternatives,
+        alternatives_text=alternatives_text,
         complements=complements,
         related=related,
         for_you_decay=for_you.decay,

@@ -23,7 +23,7 @@ import numpy as np
 
 from endcap.catalog.model import Item
 from endcap.events.model import Event
-from endcap.semantic.job import embed_catalog
+from endcap.semantic.job import embed_catalog, load_current
 from endcap.semantic.provider import EmbeddingProvider
 from endcap.store.protocol import ModelStore, Store
 from endcap.train.fit import TrainParams, fit_model
@@ -101,10 +101,12 @@ async def train_tenant(store: Store, tenant: str, *, gate: GateSettings | None =
     note = progress.note if progress else None
     # The refit keeps the candidate's tuned for_you settings: tuning again on nearly
     # the same log would cost as much as the candidate's fit for the same answer.
+    embeddings = await load_current(store, tenant) if embedder is not None else None
     fitted = await asyncio.to_thread(fit_model, items, events,
                                      params=p if tuned is None else
                                      replace(p, for_you_params=tuned),
-                                     version=new_version(), now=end, progress=note)
+                                     version=new_version(), now=end, progress=note,
+                                     embeddings=embeddings)
     model = replace(fitted, stats={**fitted.stats, "gate": report.as_dict()})
     _stage(progress, "publish")
     artifact = await asyncio.to_thread(model.to_bytes)

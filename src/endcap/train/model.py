@@ -67,6 +67,9 @@ class Model:
     complements: Neighbours
     #: What a shopper who had the item is likely to want next, for ``for_you``.
     related: Neighbours
+    #: Per ``alternatives`` entry, whether text similarity gave most of its score (the
+    #: result's reason is then ``similar_text``); None without embeddings.
+    alternatives_text: npt.NDArray[np.bool_] | None = None
     #: ``for_you``'s recency decay, chosen on validation with the ``related`` table.
     for_you_decay: float = 0.85
     stats: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +105,8 @@ class Model:
             arrays[f"{name}_score"] = nb.score
         for j, c in enumerate(cats):
             arrays[f"cat_{j}"] = self.category_order[c]
+        if self.alternatives_text is not None:
+            arrays["alternatives_text"] = self.alternatives_text
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         return buf.getvalue()
@@ -132,6 +137,8 @@ class Model:
                 alternatives=nb("alternatives"),
                 complements=nb("complements"),
                 related=nb("related"),
+                alternatives_text=z["alternatives_text"].astype(bool)
+                if "alternatives_text" in z.files else None,
                 for_you_decay=float(meta.get("for_you_decay", 0.85)),
                 stats=meta.get("stats", {}),
             )
