@@ -12,6 +12,7 @@ from endcap.catalog.model import Item, ItemPatch
 from endcap.events.ingest import IngestResult
 from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
 from endcap.pods.model import MAX_RESULTS, POD_ID_PATTERN, STRATEGIES, Pod, PodBody
+from endcap.pods.reasons import REASONS
 
 _REF = "#/components/schemas/{name}"
 
@@ -78,13 +79,16 @@ _POD_ID = {"type": "string", "pattern": POD_ID_PATTERN}
 
 _RESULT = {
     "type": "object",
-    "required": ["id", "name", "price", "image_url", "url", "score", "strategy"],
+    "required": ["id", "name", "price", "image_url", "url", "score", "strategy", "reason"],
     "properties": {
         "id": {"type": "string"}, "name": {"type": "string"},
         "price": {"type": ["number", "null"]}, "image_url": {"type": "string"},
         "url": {"type": "string"}, "score": {"type": "number"},
         "strategy": {"type": "string", "description": "the strategy (or 'pinned') that "
                                                       "produced this result"},
+        "reason": {"type": "string", "enum": list(REASONS),
+                   "description": "why it is there: " + "; ".join(
+                       f"{k}: {v}" for k, v in REASONS.items())},
     },
 }
 _RECS = {
@@ -151,7 +155,9 @@ def build_openapi() -> dict[str, Any]:
                        {"type": "integer", "minimum": 1, "maximum": MAX_RESULTS},
                        "how many results (default: the pod's)"),
                 _param("query", "query", {"type": "string", "maxLength": 1000},
-                       "free-text intent (semantic strategies)"),
+                       "the shopper's free-text intent, for `semantic_search` (required by "
+                       "a pod of semantic strategies alone): prices, a category or a brand "
+                       "it names become filters", example="gift for a gardener under 5"),
                 *filters,
             ],
             "responses": {"200": _resp("Recommendations", _ref("Recommendations")),
