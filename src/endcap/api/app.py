@@ -21,16 +21,17 @@ from endcap.api.openapi import build_openapi
 from endcap.api.semantic import SemanticLayer
 from endcap.api.system import system_routes, tenant_status
 from endcap.obs.metrics import ApiMetrics, CacheCollector
+from endcap.semantic.provider import EmbeddingProvider
 from endcap.settings import ServeSettings
 from endcap.store.local_cache import LocalCache
 from endcap.store.protocol import KeyKind, Store
 
 
-def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = True
-               ) -> HotPath:
+def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = True,
+               embedder: EmbeddingProvider | None = None) -> HotPath:
     """An ASGI app serving the v1 API over ``store``. The caller owns the store."""
     state = AppState(settings, store, ModelCache(store, settings.model_poll_seconds),
-                     ApiMetrics(), SemanticLayer(settings, store))
+                     ApiMetrics(), SemanticLayer(settings, store, embedder))
     cache = getattr(store, "cache", None)
     if isinstance(cache, LocalCache):
         state.metrics.registry.register(CacheCollector(cache))

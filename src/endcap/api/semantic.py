@@ -28,11 +28,12 @@ QUERY_CACHE = 10_000
 
 
 class SemanticLayer:
-    def __init__(self, settings: ServeSettings, store: ModelStore) -> None:
+    def __init__(self, settings: ServeSettings, store: ModelStore,
+                 provider: EmbeddingProvider | None = None) -> None:
         self.settings = settings
         self.embeddings = ArtifactCache[ItemEmbeddings](
             store, settings.model_poll_seconds, "embeddings", ItemEmbeddings.from_bytes)
-        self._provider: EmbeddingProvider | None = None
+        self._provider = provider
         self._why_not: str | None = None
         self._queries: OrderedDict[str, Vectors] = OrderedDict()
         self._vocab: dict[str, Vocabulary] = {}
@@ -51,6 +52,14 @@ class SemanticLayer:
                 self._why_not = f"semantic search is unavailable: {e}"
                 raise Unavailable(self._why_not, field="query") from None
         return self._provider
+
+    def provider_or_none(self) -> EmbeddingProvider | None:
+        """The same provider for other work in this process (the all-in-one retrainer),
+        so that the model is loaded once; None when there is none."""
+        try:
+            return self.provider()
+        except Unavailable:
+            return None
 
     async def encode(self, text: str) -> Vectors:
         """The vector of a query text, from the cache when it was asked before."""

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,22 +58,24 @@ async def _opened(url: str, *, writer: bool = False) -> AsyncIterator[Store]:
 
 
 async def _retrain_forever(store: Store, every: float,
-                           embedder: EmbeddingProvider | None) -> None:
+                           embedder: Callable[[], EmbeddingProvider | None]) -> None:
     while True:
         await asyncio.sleep(every)
         for t in await store.list_tenants():
             try:
-                await train_tenant(store, t.id, embedder=embedder)
+                await train_tenant(store, t.id, embedder=embedder())
             except Exception:
                 log.exception("training tenant %s failed; serving the previous model", t.id)
 
 
-async def _serve_with(store: Store, settings: ServeSettings, retrain: bool) -> None:
-    app = create_app(settings, store)
+async def _serve_with(store: Store, settings: ServeSettings, retrain: bool,
+                      embedder: EmbeddingProvider | None = None) -> None:
+    app = create_app(settings, store, embedder=embedder)
     trainer = None
     if retrain and settings.train_interval_seconds > 0:
         trainer = asyncio.create_task(
-            _retrain_forever(store, settings.train_interval_seconds, _embedder(quiet=True)))
+            _retrain_forever(store, settings.train_interval_seconds,
+                             app.state.endcap.semantic.provider_or_none))
 
     async def preload() -> None:
         # Load every tenant's model before the GC freeze and the first request, so
@@ -137,7 +139,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         user, item = await demo.showcase(store, demo.TENANT)
         url = f"http://{settings.host}:{settings.port}"
         print(demo.banner(url, creds, user, item), flush=True)
-        await _serve_with(store, settings, retrain=True)
+        await _serve_with(store, settings, retrain=True, embedder=embedder)
 
     with contextlib.suppress(KeyboardInterrupt):
         run(main)
