@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if await store.current_model(demo.TENANT) is None:
             print("Training...", flush=True)
             start = time.perf_counter()
-            await train_tenant(store, demo.TENANT)
+            await train_tenant(store, demo.TENANT, embedder=embedder)
             print(f"Trained in {time.perf_counter() - start:.1f} s", flush=True)
         user, item = await demo.showcase(store, demo.TENANT)
         url = f"http://{settings.host}:{settings.port}"
