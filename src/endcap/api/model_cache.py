@@ -89,4 +89,5 @@ class ModelCache(ArtifactCache[Model]):
     """The trained models served."""
 
     def __init__(self, store: ModelStore, poll_seconds: float = 2.0) -> None:
-        super().__init__(store, poll_seconds, "model", Model.from_bytes)
+        # Looked up per load, not bound here, so that a patched loader is seen.
+        super().__init__(store, poll_seconds, "model", lambda data: Model.from_bytes(data))
