@@ -61,6 +61,18 @@ class SemanticLayer:
         except Unavailable:
             return None
 
+    async def warm_up(self) -> None:
+        """Load the provider's model (and run it once) before the first query needs it;
+        a provider that cannot run is logged, not raised: the rest of the api serves."""
+        provider = self.provider_or_none()
+        if provider is None:
+            log.warning("%s", self._why_not)
+            return
+        try:
+            await asyncio.to_thread(provider.embed, ["warm up"])
+        except SemanticUnavailable as e:
+            log.warning("the embedding provider failed to warm up: %s", e)
+
     async def encode(self, text: str) -> Vectors:
         """The vector of a query text, from the cache when it was asked before."""
         hit = self._queries.get(text)

@@ -80,8 +80,13 @@ async def _serve_with(store: Store, settings: ServeSettings, retrain: bool,
     async def preload() -> None:
         # Load every tenant's model before the GC freeze and the first request, so
         # neither pays for it.
+        semantic = app.state.endcap.semantic
+        warm = False
         for t in await store.list_tenants():
             await app.state.endcap.models.ensure(t.id)
+            warm |= await semantic.embeddings.ensure(t.id) is not None
+        if warm:  # load the language model now rather than on the first query
+            await semantic.warm_up()
 
     try:
         await serve(app, settings, before=preload)
