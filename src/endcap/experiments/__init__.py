@@ -1,0 +1,1 @@
+"""A/B experiments: assignment, reporting and the statistics behind them."""
