@@ -50,6 +50,13 @@ class NotFound(EndcapError):
     code = "not_found"
 
 
+class Conflict(EndcapError):
+    """The request is valid but the resource's state forbids it (409)."""
+
+    status = 409
+    code = "conflict"
+
+
 class TooLarge(EndcapError):
     status = 413
     code = "too_large"

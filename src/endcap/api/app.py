@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from endcap.api import catalog, events, pods, recommend
+from endcap.api import catalog, events, experiments, pods, recommend
 from endcap.api.http import JSON, AppState, Handler, endpoint, error_body
 from endcap.api.model_cache import ModelCache
 from endcap.api.openapi import build_openapi
@@ -53,6 +53,20 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
         r("/v1/pods/{pod_id}", "PUT", "pod_put", "secret", pods.put_pod),
         r("/v1/pods/{pod_id}", "DELETE", "pod_delete", "secret", pods.delete_pod),
         r("/v1/status", "GET", "status", "secret", tenant_status),
+        r("/v1/experiments", "GET", "experiments_list", "secret",
+          experiments.list_experiments),
+        r("/v1/experiments/{experiment_id}", "GET", "experiment_get", "secret",
+          experiments.get_experiment),
+        r("/v1/experiments/{experiment_id}", "PUT", "experiment_put", "secret",
+          experiments.put_experiment),
+        r("/v1/experiments/{experiment_id}", "DELETE", "experiment_delete", "secret",
+          experiments.delete_experiment),
+        r("/v1/experiments/{experiment_id}/start", "POST", "experiment_start", "secret",
+          experiments.start_experiment),
+        r("/v1/experiments/{experiment_id}/stop", "POST", "experiment_stop", "secret",
+          experiments.stop_experiment),
+        r("/v1/experiments/{experiment_id}/report", "GET", "experiment_report", "secret",
+          experiments.report),
     ]
     routes += [Route(p, fn, methods=["GET"])
                for p, fn in system_routes(state, build_openapi()).items()]

@@ -25,7 +25,9 @@ def _pod_id(request: Request) -> str:
 
 def _out(pod: Pod) -> dict[str, Any]:
     """A pod as JSON, its id first (Pod inherits its other fields from PodBody)."""
-    body: dict[str, Any] = msgspec.to_builtins(pod)
+    body: dict[str, Any] = msgspec.to_builtins(msgspec.structs.replace(pod, experiment=None))
+    if pod.experiment is not None:
+        body["experiment"] = {"id": pod.experiment.id, "status": pod.experiment.status}
     return {"id": body.pop("id"), **body}
 
 
@@ -47,7 +49,9 @@ async def put_pod(state: AppState, request: Request, cred: Credential) -> Respon
     if not _POD_ID.match(pod_id):
         raise Invalid("a pod id is 1 to 64 letters, digits, '_', '.' or '-', starting with a "
                       "letter or digit", field="pod_id")
-    pod = Pod(id=pod_id, **msgspec.structs.asdict(body))
+    old = await state.store.get_pod(cred.tenant_id, pod_id)
+    pod = Pod(id=pod_id, experiment=old.experiment if old is not None else None,
+              **msgspec.structs.asdict(body))
     created = await state.store.put_pod(cred.tenant_id, pod)
     return JSON(_out(pod), 201 if created else 200)
 

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from endcap.api.http import JSON, AppState
 from endcap.errors import BadRequest, NotFound, Unavailable
+from endcap.experiments.assign import bucket, shopper_key
 from endcap.pods.engine import Result, recommend
 from endcap.pods.filters import narrow, parse_query_filters
 from endcap.pods.model import MAX_RESULTS, SEMANTIC, Filters, Pod
@@ -102,6 +103,9 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     if pod is None:
         raise NotFound(f"unknown pod {pod_id!r}", field="pod_id")
     q = parse_query(query_pairs(request.scope["query_string"]))
+    variant_id: str | None = None
+    if pod.experiment is not None and pod.experiment.status == "running":
+        pod, variant_id = as_assigned(tenant, pod, q)
     store = state.store
     degraded = False
     if q.seeds:
@@ -149,7 +153,7 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     body = {
         "pod": {"id": pod.id, "display_name": pod.display_name, "strategy": pod.strategy},
         "result_id": os.urandom(16).hex(),
-        "variant": None,
+        "variant": variant_id,
         "model_version": model.version if model else None,
         "results": [
             {"id": r.item.id, "name": r.item.name, "price": r.item.price,
@@ -174,6 +178,22 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     if degraded:
         m.degraded.inc()
     return JSON(body)
+
+
+def as_assigned(tenant: str, pod: Pod, q: RecQuery) -> tuple[Pod, str | None]:
+    """The pod as the shopper's variant configures it, and the variant's id; the pod
+    itself for a shopper outside the experiment (or with no id to assign by)."""
+    exp = pod.experiment
+    key = shopper_key(q.user_id, q.session_id)
+    if exp is None or key is None or not exp.allocations:
+        return pod, None
+    owner = exp.allocations[-1].owner[bucket(tenant, exp.id, key)]
+    if owner < 0:
+        return pod, None
+    v = exp.variants[owner]
+    return replace(pod, strategy=v.strategy if v.strategy is not None else [],
+                   filters=v.filters, rules=v.rules,
+                   num_results=v.num_results or pod.num_results), v.id
 
 
 async def _embeddings(state: AppState, tenant: str) -> ItemEmbeddings | None:
