@@ -11,6 +11,7 @@ from endcap import __version__
 from endcap.catalog.model import Item, ItemPatch
 from endcap.events.ingest import IngestResult
 from endcap.events.model import MAX_EVENTS_PER_REQUEST, Event
+from endcap.experiments.model import ExperimentBody
 from endcap.pods.model import MAX_RESULTS, POD_ID_PATTERN, STRATEGIES, Pod, PodBody
 from endcap.pods.reasons import REASONS
 
@@ -54,6 +55,7 @@ _ERRORS = {
     "401": _resp("Missing or unknown key", _ref("Error")),
     "403": _resp("The secret token is needed", _ref("Error")),
     "404": _resp("Not found", _ref("Error")),
+    "409": _resp("Conflicts with the resource's state (the message says how)", _ref("Error")),
     "413": _resp("Too large", _ref("Error")),
     "422": _resp("Invalid", _ref("Error")),
     "503": {**_resp("The store is unreachable (Redis back-end); nothing was written. "
@@ -107,6 +109,11 @@ _RECS = {
                      "shopper's history"},
     },
 }
+_EXPERIMENT_EXAMPLE = {
+    "pod_id": "home", "primary_metric": "revenue_per_shopper",
+    "variants": [{"id": "control", "share": 0.45, "strategy": "bestsellers"},
+                 {"id": "for-you", "share": 0.45, "strategy": ["for_you", "bestsellers"]},
+                 {"id": "holdout", "share": 0.1, "holdout": True}]}
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -121,13 +128,28 @@ _ERROR = {
 def build_openapi() -> dict[str, Any]:
     """The whole document, served at ``/openapi.json``."""
     _, components = msgspec.json.schema_components(
-        [Item, ItemPatch, Event, Pod, PodBody, IngestResult], ref_template=_REF)
+        [Item, ItemPatch, Event, Pod, PodBody, IngestResult, ExperimentBody],
+        ref_template=_REF)
+    # A pod names its experiment; /v1/experiments has the rest.
+    components["Pod"]["properties"]["experiment"] = {
+        "anyOf": [{"type": "null"}, {"type": "object", "required": ["id", "status"],
+                                     "properties": {"id": {"type": "string"},
+                                                    "status": {"type": "string"}}}]}
+    components.pop("Experiment", None)
+    components.pop("Allocation", None)
+    components["ExperimentSummary"] = {
+        "type": "object", "required": ["id", "status", "pod_id", "variants", "control"],
+        "description": "an experiment as created, with its status and times",
+        "properties": {"id": {"type": "string"}, "status": {"type": "string"},
+                       "pod_id": {"type": "string"}, "control": {"type": "string"},
+                       "variants": {"type": "array", "items": {"type": "object"}}}}
     components["Error"] = _ERROR
     components["Recommendations"] = _RECS
     secret: list[dict[str, list[str]]] = [{"secretToken": []}]
     public: list[dict[str, list[str]]] = [{"publicKey": []}, {"secretToken": []}]
     item_id = _param("item_id", "path", _ID, "item id", required=True)
     pod_id = _param("pod_id", "path", _POD_ID, "pod id", required=True)
+    exp_id = _param("experiment_id", "path", _POD_ID, "experiment id", required=True)
     filters = [
         _param(f"filters[{k}]", "query", s, d) for k, s, d in (
             ("category", {"type": "string", "minLength": 1}, "category path prefix"),
@@ -232,6 +254,46 @@ def build_openapi() -> dict[str, Any]:
                     "events": {"type": "integer"}, "pods": {"type": "integer"},
                     "model": {"type": ["object", "null"]}}}),
                 **_errs("401", "403")}}},
+        "/v1/experiments": {"get": {
+            "summary": "Every experiment", "security": secret,
+            "responses": {"200": _resp("Experiments", {
+                "type": "object", "required": ["experiments"],
+                "properties": {"experiments": {"type": "array",
+                                               "items": _ref("ExperimentSummary")}}}),
+                **_errs("401", "403")}}},
+        "/v1/experiments/{experiment_id}": {
+            "get": {"summary": "One experiment", "security": secret, "parameters": [exp_id],
+                    "responses": {"200": _resp("The experiment", _ref("ExperimentSummary")),
+                                  **_errs("401", "403", "404", "422")}},
+            "put": {"summary": "Create a draft experiment on a pod, or update one (a running "
+                               "one may only grow or stop variants' shares and add "
+                               "variants: its shoppers are never reshuffled)",
+                    "security": secret, "parameters": [exp_id, _param(
+                        "replace", "query", {"type": "string", "enum": ["1"]},
+                        "replace the pod's stopped experiment (its report is lost)")],
+                    "requestBody": {"required": True, "content": _json(
+                        _ref("ExperimentBody"), _EXPERIMENT_EXAMPLE)},
+                    "responses": {"200": _resp("Updated", _ref("ExperimentSummary")),
+                                  "201": _resp("Created", _ref("ExperimentSummary")),
+                                  **_errs("400", "401", "403", "404", "409", "413", "422")}},
+            "delete": {"summary": "Delete a draft or stopped experiment", "security": secret,
+                       "parameters": [exp_id],
+                       "responses": {"204": _resp("Deleted"),
+                                     **_errs("401", "403", "404", "409", "422")}},
+        },
+        **{f"/v1/experiments/{{experiment_id}}/{verb}": {"post": {
+            "summary": f"{verb.capitalize()} the experiment", "security": secret,
+            "parameters": [exp_id],
+            "responses": {"200": _resp("The experiment", _ref("ExperimentSummary")),
+                          **_errs("401", "403", "404", "409", "422")}}}
+           for verb in ("start", "stop")},
+        "/v1/experiments/{experiment_id}/report": {"get": {
+            "summary": "Per variant: shoppers, impressions, clicks, CTR, add-to-cart and "
+                       "conversion rates, revenue (click- and view-through), lifts against "
+                       "the control with always-valid p-values, sample-ratio check",
+            "security": secret, "parameters": [exp_id],
+            "responses": {"200": _resp("The report", {"type": "object"}),
+                          **_errs("401", "403", "404", "422")}}},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": _resp("Alive", {"type": "object"})}}},
         "/readyz": {"get": {"summary": "Readiness: the store has answered; status 'degraded' "
