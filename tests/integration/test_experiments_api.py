@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,9 +39,9 @@ def shop(tmp_path: Path, start_server: Callable[..., Server]
     sec.close()
 
 
-def test_lifecycle_assignment_and_report(shop: tuple[Server, httpx.Client, httpx.Client]
-                                         ) -> None:
-    _, pub, sec = shop
+def test_lifecycle_assignment_and_report(shop: tuple[Server, httpx.Client, httpx.Client],
+                                         tmp_path: Path) -> None:
+    server, pub, sec = shop
     r = sec.put("/v1/experiments/exp1", json=EXPERIMENT)
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "draft" and r.json()["control"] == "control", r.text
@@ -92,6 +93,17 @@ def test_lifecycle_assignment_and_report(shop: tuple[Server, httpx.Client, httpx
     assert rep["comparisons"][0]["variant"] == "new"
     assert 0 <= rep["comparisons"][0]["p_value"] <= 1
     assert rep["sample_ratio_mismatch"] is False
+
+    # The same report from the CLI, as a table and as CSV.
+    out = endcap("experiments", "report", "exp1", "--store", server.store_url, "--tenant",
+                 "shop", "--csv", str(tmp_path / "report.csv"))
+    assert "decision:" in out and "always-valid p" in out
+    with (tmp_path / "report.csv").open() as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert {k: int(r["shoppers"]) for k, r in rows.items()} == {
+        k: v["shoppers"] for k, v in by.items()}
+    assert "exp1" in endcap("experiments", "list", "--store", server.store_url,
+                            "--tenant", "shop")
 
     assert sec.post("/v1/experiments/exp1/stop").json()["status"] == "stopped"
     assert pub.get("/v1/pods/home/recommendations", params={"user_id": "u1"}

@@ -101,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     lst = ten_sub.add_parser("list", help="list tenants")
     lst.add_argument("--store", dest="store_url", required=True)
 
+    exps = sub.add_parser("experiments", help="list a tenant's experiments, or print one's "
+                                              "report (table, CSV or JSON)")
+    exps_sub = exps.add_subparsers(dest="experiments_command", required=True, metavar="action")
+    elist = exps_sub.add_parser("list", help="experiments with their status and shares")
+    erep = exps_sub.add_parser("report", help="per variant: shoppers, impressions, clicks, "
+                                              "rates, revenue; lifts and p-values")
+    erep.add_argument("experiment_id")
+    erep.add_argument("--csv", metavar="FILE", help="also write the per-variant table as CSV")
+    erep.add_argument("--json", action="store_true", help="print the report as JSON")
+    for p_ in (elist, erep):
+        p_.add_argument("--store", dest="store_url", required=True)
+        p_.add_argument("--tenant", required=True)
+
     models = sub.add_parser("models", help="list a tenant's model versions, or roll back")
     models_sub = models.add_subparsers(dest="models_command", required=True, metavar="action")
     mlist = models_sub.add_parser("list", help="published versions, oldest first, with "
@@ -199,6 +212,10 @@ def _utc_date(text: str) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "experiments":
+        from endcap.cli.experiments import cmd_experiments
+
+        return cmd_experiments(args)
     if args.command in ("convert", "evaluate"):  # offline: no store, no server
         from endcap.cli import quality
 
