@@ -1,0 +1,128 @@
+"""Assignment and attribution, with hand-computed answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from endcap.events.model import Event, Line
+from endcap.experiments.assign import (
+    AllocationError,
+    allocate,
+    bucket,
+    counts,
+    variant_at,
+)
+from endcap.experiments.model import BUCKETS, Allocation, Experiment, Variant
+from endcap.experiments.report import build_report
+
+T0 = 1_700_000_000.0
+
+
+def test_buckets_are_deterministic_and_spread() -> None:
+    assert bucket("t", "e", "u:1") == bucket("t", "e", "u:1")
+    assert bucket("t", "e", "u:1") != bucket("t", "e2", "u:1") or \
+        bucket("t", "e", "u:2") != bucket("t", "e2", "u:2")
+    share = sum(bucket("t", "e", f"u:{i}") < BUCKETS // 2 for i in range(4000)) / 4000
+    assert 0.46 < share < 0.54
+
+
+def test_counts_round_by_largest_remainder() -> None:
+    assert counts([0.5, 0.5]) == [5000, 5000]
+    assert counts([1 / 3, 1 / 3, 1 / 3]) == [3334, 3333, 3333]
+    assert sum(counts([0.1, 0.2, 0.3])) == 6000
+
+
+def test_growing_and_stopping_never_move_a_running_variants_shoppers() -> None:
+    first = allocate([0.3, 0.3])
+    assert first.count(0) == first.count(1) == 3000 and first.count(-1) == 4000
+    grown = allocate([0.3, 0.5], first)
+    assert all(grown[b] == first[b] for b in range(BUCKETS) if first[b] >= 0)
+    assert grown.count(1) == 5000
+    stopped = allocate([0.3, 0.0], grown)
+    assert stopped.count(1) == 0
+    assert all(stopped[b] == 0 for b in range(BUCKETS) if grown[b] == 0)
+    added = allocate([0.3, 0.0, 0.4], stopped)
+    assert added.count(2) == 4000
+    assert all(added[b] == 0 for b in range(BUCKETS) if stopped[b] == 0)
+    with pytest.raises(AllocationError, match="shrink"):
+        allocate([0.2, 0.5], grown)
+    with pytest.raises(AllocationError, match="more than 1"):
+        allocate([0.6, 0.5])
+
+
+def experiment(**kw: object) -> Experiment:
+    owner = [0 if b < BUCKETS // 2 else 1 for b in range(BUCKETS)]
+    base: dict[str, object] = dict(
+        id="e", pod_id="home", status="running", started_at=T0,
+        variants=[Variant(id="a", share=0.5, strategy="bestsellers"),
+                  Variant(id="b", share=0.5, strategy="for_you")],
+        allocations=[Allocation(since=T0, owner=owner)], attribution_window_hours=1.0)
+    base.update(kw)
+    return Experiment(**base)  # type: ignore[arg-type]
+
+
+def shopper_in(exp: Experiment, variant: int) -> str:
+    return next(f"s{i}" for i in range(1000)
+                if variant_at(exp, bucket("t", exp.id, f"u:s{i}"), T0 + 1) == variant)
+
+
+def ev(eid: str, kind: str, user: str, t: float, **kw: object) -> Event:
+    return Event(event_id=eid, type=kind, user_id=user, timestamp=T0 + t,  # type: ignore[arg-type]
+                 **kw)  # type: ignore[arg-type]
+
+
+def test_click_and_view_through_attribution() -> None:
+    exp = experiment()
+    a, b = shopper_in(exp, 0), shopper_in(exp, 1)
+    imp = [Line(id="x"), Line(id="y")]
+    events = [
+        ev("i1", "impression", a, 10, pod_id="home", result_id="r1", items=imp),
+        ev("i1-again", "impression", a, 11, pod_id="home", result_id="r1", items=imp),
+        ev("c1", "click", a, 20, item_id="x", result_id="r1"),           # click-through
+        ev("p1", "purchase", a, 30, items=[Line(id="x", quantity=2, price=5.0),
+                                           Line(id="z", price=100.0)]),  # view-through: x
+        ev("p2", "purchase", a, 10 + 7200, items=[Line(id="y", price=3.0)]),  # too late
+        ev("c2", "click", b, 5, item_id="x"),                  # b not exposed yet
+        ev("i2", "impression", b, 40, pod_id="home", result_id="r2", items=[Line(id="x")]),
+        ev("i3", "impression", b, 41, pod_id="other", result_id="r3", items=[Line(id="y")]),
+        ev("k1", "add_to_cart", b, 50, item_id="y"),           # y shown in another pod only
+        ev("k2", "add_to_cart", b, 51, item_id="x", result_id="r2"),
+    ]
+    rep = build_report("t", exp, events, T0 + 10_000)
+    va, vb = rep.variants
+    assert (va.shoppers, va.impressions, va.clicks, va.clicks_view_through) == (1, 1, 1, 0)
+    assert (va.purchases, va.purchases_view_through, va.revenue) == (1, 1, 10.0)
+    assert (va.converted, va.conversion_rate, va.ctr) == (1, 1.0, 1.0)
+    assert (vb.shoppers, vb.impressions, vb.clicks, vb.add_to_carts) == (1, 1, 0, 1)
+    assert vb.add_to_carts_view_through == 0 and vb.carted == 1
+    assert vb.revenue_per_shopper == 0.0 and va.revenue_per_1000_impressions == 10_000.0
+
+
+def test_events_outside_the_experiment_and_duplicates_credit_nothing() -> None:
+    exp = experiment(stopped_at=T0 + 100, status="stopped")
+    a = shopper_in(exp, 0)
+    events = [
+        ev("before", "impression", a, -5, pod_id="home", result_id="r0",
+           items=[Line(id="x")]),
+        ev("i1", "impression", a, 10, pod_id="home", result_id="r1", items=[Line(id="x")]),
+        ev("c1", "click", a, 20, item_id="x", result_id="r1"),
+        ev("c1", "click", a, 21, item_id="x", result_id="r1"),  # same event_id
+        ev("late", "click", a, 200, item_id="x", result_id="r1"),  # after the stop
+    ]
+    rep = build_report("t", exp, events, T0 + 10_000)
+    assert (rep.variants[0].impressions, rep.variants[0].clicks) == (1, 1)
+    assert rep.until == T0 + 100
+
+
+def test_sample_ratio_mismatch_is_flagged() -> None:
+    exp = experiment()
+    shoppers = [f"s{i}" for i in range(3000)]
+    in_a = [s for s in shoppers
+            if variant_at(exp, bucket("t", "e", f"u:{s}"), T0 + 1) == 0][:600]
+    in_b = [s for s in shoppers
+            if variant_at(exp, bucket("t", "e", f"u:{s}"), T0 + 1) == 1][:400]
+    events = [ev(f"i-{s}", "impression", s, 10, pod_id="home", result_id=f"r-{s}",
+                 items=[Line(id="x")]) for s in in_a + in_b]
+    rep = build_report("t", exp, events, T0 + 10_000)
+    assert [v.shoppers for v in rep.variants] == [600, 400]
+    assert rep.sample_ratio_mismatch and "broken" in rep.decision
