@@ -50,6 +50,15 @@ def create_tenant(store_url: str, tenant_id: str) -> Tenant:
     return Tenant(tenant_id, pk.group(1), sk.group(1))
 
 
+def clients(url: str, tenant: Tenant, timeout: float = 30) -> tuple[httpx.Client, httpx.Client]:
+    """HTTP clients for ``tenant`` on a server: (public key, secret token)."""
+    def client(key: str) -> httpx.Client:
+        return httpx.Client(base_url=url, timeout=timeout,
+                            headers={"Authorization": f"Bearer {key}"})
+
+    return client(tenant.public_key), client(tenant.secret_token)
+
+
 class Server:
     """``endcap serve`` in a child process; ``kill()`` is a real ``kill -9``."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, create_tenant, endcap
+from tests.conftest import Server, Tenant, clients, create_tenant, endcap
 
 ITEMS = [
     {"id": "mug-red", "name": "Red mug", "price": 8.5, "categories": ["Kitchen/Mugs"],
@@ -35,10 +35,7 @@ def api(tmp_path: Path, start_server: Callable[..., Server]
     url = f"file://{tmp_path / 'store'}"
     tenant = create_tenant(url, "shop")
     server = start_server(url)
-    pub = httpx.Client(base_url=server.url, timeout=10,
-                       headers={"Authorization": f"Bearer {tenant.public_key}"})
-    sec = httpx.Client(base_url=server.url, timeout=10,
-                       headers={"Authorization": f"Bearer {tenant.secret_token}"})
+    pub, sec = clients(server.url, tenant, timeout=10)
     yield server, tenant, pub, sec
     pub.close()
     sec.close()

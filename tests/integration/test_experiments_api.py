@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, Tenant, create_tenant, endcap
+from tests.conftest import Server, Tenant, clients, create_tenant, endcap
 from tests.integration.test_api import ITEMS, purchase
 
 EXPERIMENT = {"pod_id": "home", "variants": [
@@ -24,10 +24,7 @@ def shop(tmp_path: Path, start_server: Callable[..., Server]
     url = f"file://{tmp_path / 'store'}"
     tenant: Tenant = create_tenant(url, "shop")
     server = start_server(url)
-    pub = httpx.Client(base_url=server.url, timeout=30,
-                       headers={"Authorization": f"Bearer {tenant.public_key}"})
-    sec = httpx.Client(base_url=server.url, timeout=30,
-                       headers={"Authorization": f"Bearer {tenant.secret_token}"})
+    pub, sec = clients(server.url, tenant, timeout=30)
     sec.put("/v1/items", json=ITEMS)
     sec.put("/v1/pods/home", json={"strategy": "bestsellers"})
     pub.post("/v1/events", json=[purchase(f"p{i}", f"buyer{i}", 1_700_000_000 + i,

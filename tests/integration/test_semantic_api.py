@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from endcap.semantic import local
-from tests.conftest import Server, Tenant, create_tenant, endcap
+from tests.conftest import Server, Tenant, clients, create_tenant, endcap
 
 pytestmark = pytest.mark.skipif(not local.available(),
                                 reason="needs the `semantic` extra (make install)")
@@ -43,10 +43,7 @@ def shop(tmp_path: Path, start_server: Callable[..., Server]
     url = f"file://{tmp_path / 'store'}"
     tenant = create_tenant(url, "shop")
     server = start_server(url)
-    pub = httpx.Client(base_url=server.url, timeout=60,
-                       headers={"Authorization": f"Bearer {tenant.public_key}"})
-    sec = httpx.Client(base_url=server.url, timeout=60,
-                       headers={"Authorization": f"Bearer {tenant.secret_token}"})
+    pub, sec = clients(server.url, tenant, timeout=60)
     assert sec.put("/v1/items", json=ITEMS).status_code in (200, 201)
     assert sec.put("/v1/pods/search", json={"strategy": "semantic_search"}
                    ).status_code in (200, 201)
@@ -126,10 +123,7 @@ def test_without_a_provider_semantic_pods_say_so(
     url = f"file://{tmp_path / 'store'}"
     tenant = create_tenant(url, "shop")
     server = start_server(url, ENDCAP_EMBEDDINGS="off")
-    sec = httpx.Client(base_url=server.url, headers={
-        "Authorization": f"Bearer {tenant.secret_token}"})
-    pub = httpx.Client(base_url=server.url, headers={
-        "Authorization": f"Bearer {tenant.public_key}"})
+    pub, sec = clients(server.url, tenant)
     sec.put("/v1/items", json=ITEMS)
     sec.put("/v1/pods/search", json={"strategy": "semantic_search"})
     endcap("embed", "--store", url)  # embeddings exist; this process may not embed
