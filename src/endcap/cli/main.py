@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from endcap import __version__
+from endcap.cli import replay as replay_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated: endcap (for_you as served), most-popular, ease "
                          "(left out above 20,000 items); default all three")
     ev.add_argument("--json", action="store_true", help="print the results as JSON")
+    replay_cli.add_parser(sub)
     return p
 
 
@@ -223,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from endcap.cli import commands  # deferred: keeps `endcap --help` fast
     from endcap.store.redis import StoreMisconfigured, StoreUnavailable
 
-    handler = getattr(commands, f"cmd_{args.command}")
+    module = replay_cli if args.command == "replay" else commands
+    handler = getattr(module, f"cmd_{args.command}")
     try:
         return int(handler(args) or 0)
     except (StoreMisconfigured, StoreUnavailable) as e:
