@@ -264,23 +264,93 @@ def behave(rng: random.Random, sid: str, body: dict[str, object], s: Shopper,
 
 
 def ground_truth(pub: httpx.Client, shoppers: list[Shopper], price: dict[str, float],
-                 clock: Clock) -> dict[str, float]:
-    """Each strategy's exact expected revenue per shopper under the click model."""
+                 clock: Clock) -> tuple[dict[str, float], dict[str, list[list[str]]]]:
+    """Each strategy's exact expected revenue per shopper under the click model, and the
+    list it shows each shopper."""
     visits = [(f"gt-{s.customer}", s) for s in shoppers]
     replay_views(pub, visits, clock)
     time.sleep(0.5)
     out: dict[str, float] = {}
+    lists: dict[str, list[list[str]]] = {}
     for name in STRATEGIES:
         total = 0.0
-        empty = 0
+        lists[name] = []
         for sid, s in visits:
             body = recommend(pub, f"plain-{name}", sid)
             items = [str(r["id"]) for r in body["results"]]  # type: ignore[attr-defined]
-            empty += not items
+            lists[name].append(items)
             total += expected_revenue(items, s, price)
         out[name] = total / len(visits)
-        out[f"{name}_empty_lists"] = float(empty)
-    return out
+        out[f"{name}_empty_lists"] = float(sum(not x for x in lists[name]))
+    return out, lists
+
+
+# --- the decision rule offline: same statistics, same click model, no HTTP ----------
+
+def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[str, float],
+            lists: dict[str, list[list[str]]], day: int, budget: int,
+            better: str) -> Run:
+    """One run of the report's decision rule without the server: the lists each
+    shopper got from the server, visits drawn as in the served runs, a 50/50 split, the
+    click model sampled per position, and :class:`AlwaysValid` fed the cumulative
+    per-arm summaries after every day (the report's daily looks)."""
+    import numpy as np
+
+    from endcap.experiments.stats import AlwaysValid, Summary
+
+    arms = ["bestsellers", "for_you"] if kind == "ab" else ["bestsellers", "bestsellers"]
+    prob = []
+    value = []
+    for name in arms:
+        p = np.zeros((len(shoppers), NUM_RESULTS))
+        v = np.zeros((len(shoppers), NUM_RESULTS))
+        for i, (s, items) in enumerate(zip(shoppers, lists[name], strict=True)):
+            for k, item in enumerate(items[:NUM_RESULTS]):
+                hit = item in s.truth
+                p[i, k] = examine(k) * (CLICK_TRUTH * BUY_TRUTH if hit
+                                        else CLICK_OTHER * BUY_OTHER)
+                q, pr = s.truth[item] if hit else (1, price.get(item, 0.0))
+                v[i, k] = q * pr
+        prob.append(p)
+        value.append(v)
+    rng = np.random.default_rng([seed, n, 0 if kind == "ab" else 1])
+    sums = np.zeros((2, 3))  # per arm: n, sum, sum of squares
+    tracker = AlwaysValid()
+    res = Run(kind, n, f"offline-{kind}-{n}")
+    order = np.empty(0, dtype=np.int64)
+    t0 = time.perf_counter()
+    while res.shoppers < budget:
+        size = min(day, budget - res.shoppers)
+        while len(order) < size:
+            order = np.concatenate([order, rng.permutation(len(shoppers))])
+        today, order = order[:size], order[size:]
+        arm = (rng.random(size) < 0.5).astype(np.int64)
+        u = rng.random((size, NUM_RESULTS))
+        for a in (0, 1):
+            idx = today[arm == a]
+            rev = ((u[arm == a] < prob[a][idx]) * value[a][idx]).sum(axis=1)
+            sums[a] += (len(idx), rev.sum(), (rev * rev).sum())
+        res.shoppers += size
+        res.days += 1
+        summ = []
+        for a in (0, 1):
+            m, tot, sq = sums[a]
+            mean = tot / m if m else float("nan")
+            var = (sq - m * mean * mean) / (m - 1) if m > 1 else float("nan")
+            summ.append(Summary(int(m), mean, var))
+        res.p_value = tracker.update(summ[1], summ[0])
+        res.lift = summ[1].mean / summ[0].mean - 1 if summ[0].mean else None
+        if res.p_value <= 0.05:
+            res.significant = True
+            if kind == "ab":
+                break
+    if kind == "ab" and res.significant and res.lift is not None:
+        res.pick = "for_you" if res.lift > 0 else "bestsellers"
+        res.correct = res.pick == better
+    elif kind == "ab":
+        res.correct = False
+    res.seconds = time.perf_counter() - t0
+    return res
 
 
 # --- experiments ----------------------------------------------------------------------
@@ -357,17 +427,59 @@ def fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def row(res: Run) -> str:
+    ok = ("yes" if res.correct else "NO") if res.kind == "ab" else (
+        "FP" if res.significant else "ok")
+    return (f"{res.kind} {res.run:3d} | {res.shoppers:7,d} | {res.days:4d} | "
+            f"{fmt(res.lift, '+.1%'):>7} | {fmt(res.p_value, '.4f')} | "
+            f"{res.pick or '-':11} | {ok:3} | {'!' if res.srm else '-'} | {res.seconds:.1f}")
+
+
+HEADER = "kind run | shoppers | days |    lift | p      | pick        | ok  | SRM | s"
+
+
+def totals(runs: list[Run]) -> dict[str, object]:
+    ab = [r for r in runs if r.kind == "ab"]
+    aa = [r for r in runs if r.kind == "aa"]
+    taken = [r.shoppers for r in ab if r.significant]
+    return {
+        "correct_picks": sum(bool(r.correct) for r in ab), "ab_runs": len(ab),
+        "no_decision": sum(not r.significant for r in ab),
+        "aa_false_positives": sum(r.significant for r in aa), "aa_runs": len(aa),
+        "aa_shoppers": aa[0].shoppers if aa else None,
+        "shoppers_median": statistics.median(taken) if taken else None,
+        "shoppers_min": min(taken) if taken else None,
+        "shoppers_max": max(taken) if taken else None,
+        "srm_flags": sum(r.srm for r in runs),
+    }
+
+
+def say(label: str, t: dict[str, object]) -> None:
+    print(f"{label}: correct picks {t['correct_picks']}/{t['ab_runs']} (no decision "
+          f"{t['no_decision']}), A/A false positives {t['aa_false_positives']}/"
+          f"{t['aa_runs']} (at {t['aa_shoppers']} shoppers each), shoppers to a decision: "
+          f"median {t['shoppers_median']}, range {t['shoppers_min']}-{t['shoppers_max']}; "
+          f"SRM flags {t['srm_flags']}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--day", type=int, default=200, help="visits between report reads")
-    ap.add_argument("--max-shoppers", type=int, default=6000, help="visits per run at most")
+    ap.add_argument("--served-runs", type=int, default=5,
+                    help="served A/B and A/A runs each (slow: about 13 ms a visit)")
+    ap.add_argument("--max-shoppers", type=int, default=2000,
+                    help="visits per served run at most")
+    ap.add_argument("--offline-max", type=int, default=400_000,
+                    help="visits per offline run at most")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", type=Path, help="write every run and the totals here")
-    ap.add_argument("--quick", action="store_true", help="3 runs each, 2,000 visits at most")
+    ap.add_argument("--quick", action="store_true",
+                    help="3 offline and 2 served runs each, 100,000 and 600 visits at most")
     args = ap.parse_args()
     if args.quick:
-        args.runs, args.max_shoppers = 3, 2000
+        args.runs, args.served_runs = 3, 2
+        args.max_shoppers, args.offline_max = 600, 100_000
     wall = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="endcap-exp-sim-"))
     store_url = f"file://{tmp / 'store'}"
@@ -386,7 +498,7 @@ def main() -> int:
     clock = Clock()
     try:
         t = time.perf_counter()
-        truth = ground_truth(pub, shoppers, price, clock)
+        truth, lists = ground_truth(pub, shoppers, price, clock)
         better = max(STRATEGIES, key=lambda s: truth[s])
         print(f"expected revenue per shopper (exact, click model, {len(shoppers):,} "
               f"shoppers): " + ", ".join(f"{s} {truth[s]:.3f}" for s in STRATEGIES)
@@ -394,46 +506,48 @@ def main() -> int:
               f"({truth['for_you'] / truth['bestsellers'] - 1:+.1%} for for_you); "
               f"empty for_you lists: {truth['for_you_empty_lists']:.0f} "
               f"[{time.perf_counter() - t:.0f} s]", flush=True)
+
+        print(f"\nOFFLINE decision rule (report statistics, daily looks of {args.day}, "
+              f"at most {args.offline_max:,} visits a run)\n{HEADER}")
+        off: list[Run] = []
+        for kind in ("ab", "aa"):
+            for n in range(args.runs):
+                off.append(offline(kind, n, args.seed, shoppers, price, lists, args.day,
+                                   args.offline_max, better))
+                print(row(off[-1]), flush=True)
+        off_totals = totals(off)
+
+        print(f"\nSERVED through endcap serve (report read every {args.day} visits, at "
+              f"most {args.max_shoppers:,} visits a run)\n{HEADER}")
         runs: list[Run] = []
         previous: str | None = None
         for kind in ("ab", "aa"):
-            print(f"\n{kind.upper()}: run | shoppers | days | lift | p | pick | ok | SRM | s")
-            for n in range(args.runs):
+            for n in range(args.served_runs):
                 res = run_one(kind, n, args.seed, args, pub, sec, shoppers, price, clock,
                               previous, better)
                 previous = res.experiment
                 runs.append(res)
-                ok = ("yes" if res.correct else "NO") if kind == "ab" else (
-                    "FP" if res.significant else "ok")
-                print(f"{kind} {n:3d} | {res.shoppers:6,d} | {res.days:3d} | "
-                      f"{fmt(res.lift, '+.1%'):>7} | {fmt(res.p_value, '.4f')} | "
-                      f"{res.pick or '-':11} | {ok:3} | {'!' if res.srm else '-'} | "
-                      f"{res.seconds:.0f}", flush=True)
-        ab = [r for r in runs if r.kind == "ab"]
-        aa = [r for r in runs if r.kind == "aa"]
-        taken = [r.shoppers for r in ab if r.correct is not None and r.significant]
-        totals = {
-            "correct_picks": sum(bool(r.correct) for r in ab), "ab_runs": len(ab),
-            "no_decision": sum(not r.significant for r in ab),
-            "aa_false_positives": sum(r.significant for r in aa), "aa_runs": len(aa),
-            "shoppers_median": statistics.median(taken) if taken else None,
-            "shoppers_min": min(taken) if taken else None,
-            "shoppers_max": max(taken) if taken else None,
-            "srm_flags": sum(r.srm for r in runs),
-            "wall_seconds": round(time.perf_counter() - wall, 1),
-        }
-        print(f"\ncorrect picks {totals['correct_picks']}/{len(ab)} "
-              f"(no decision {totals['no_decision']}), A/A false positives "
-              f"{totals['aa_false_positives']}/{len(aa)}, shoppers to a decision: median "
-              f"{totals['shoppers_median']}, range {totals['shoppers_min']}–"
-              f"{totals['shoppers_max']}; SRM flags {totals['srm_flags']}; "
-              f"wall {totals['wall_seconds']:.0f} s")
+                print(row(res), flush=True)
+        served = totals(runs)
+        means = {v: statistics.mean(r.per_variant[v]["revenue_per_shopper"]
+                                    for r in runs if r.kind == "ab")
+                 for v in STRATEGIES} if runs else {}
+        print()
+        say("offline", off_totals)
+        say("served", served)
+        print("served A/B report revenue per shopper, mean over runs: "
+              + ", ".join(f"{v} {m:.3f}" for v, m in means.items()))
+        wall_s = round(time.perf_counter() - wall, 1)
+        print(f"wall {wall_s:.0f} s")
         if args.json:
             args.json.write_text(json.dumps({
                 "args": {k: (str(v) if isinstance(v, Path) else v)
                          for k, v in vars(args).items()},
                 "setup": info, "expected_revenue_per_shopper": truth, "better": better,
-                "runs": [asdict(r) for r in runs], "totals": totals}, indent=2))
+                "offline_runs": [asdict(r) for r in off], "offline_totals": off_totals,
+                "served_runs": [asdict(r) for r in runs], "served_totals": served,
+                "served_ab_revenue_per_shopper": means, "wall_seconds": wall_s},
+                indent=2))
     finally:
         pub.close()
         sec.close()
