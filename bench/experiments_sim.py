@@ -1,7 +1,7 @@
 """Experiments simulation (issue 6): does the report's decision rule pick the better variant?
 
-    .venv/bin/python bench/experiments_sim.py [--runs 20] [--day 200] [--max-shoppers 6000]
-                                              [--seed 1] [--json out.json] [--quick]
+    .venv/bin/python bench/experiments_sim.py [--runs 20] [--served-runs 5] [--day 200]
+        [--max-shoppers 2000] [--offline-max 400000] [--seed 1] [--json out.json] [--quick]
 
 A simulated shop built from the UCI Online Retail data, served by one real
 ``endcap serve`` (file store in a temp dir, 127.0.0.1):
@@ -31,6 +31,18 @@ A simulated shop built from the UCI Online Retail data, served by one real
   than there are customers: each visit is a new shopper id.
 * **A/A.** Both variants bestsellers, the same procedure to the full budget; a run with
   a significant comparison at any look is a false positive.
+
+Two ways to run the decision rule:
+
+* **Offline** (``--runs``, to ``--offline-max`` visits): the lists each test shopper got
+  from the server's plain pods, the same visit order, a random 50/50 split, the click
+  model sampled per position, and the report's own :class:`AlwaysValid` fed cumulative
+  per-arm summaries after each day. This is the 20-run result: a decision takes tens of
+  thousands of visits here, far more than the served path can do in minutes.
+* **Served** (``--served-runs``, to ``--max-shoppers`` visits): every visit through
+  ``endcap serve`` and the experiment's report. A check that the served report measures
+  what the offline model assumes (per-variant revenue per shopper, no SRM, p-values);
+  about 13 ms a visit on 2 cores (measured end to end, not broken down).
 
 The bar (issue 6): the right pick in at least 19 of 20 runs, and no significant A/A
 difference in at least 18 of 20.
