@@ -126,3 +126,28 @@ def test_sample_ratio_mismatch_is_flagged() -> None:
     rep = build_report("t", exp, events, T0 + 10_000)
     assert [v.shoppers for v in rep.variants] == [600, 400]
     assert rep.sample_ratio_mismatch and "broken" in rep.decision
+
+
+def test_revenue_is_capped_from_before_the_start() -> None:
+    from endcap.experiments.report import MIN_CAP_BUYERS, revenue_cap
+
+    # 100 buyers before the start spent 1..100; the 0.9 quantile is 90.1 (numpy's
+    # linear interpolation: 1 + 0.9 * 99). Purchases after the start or more than 30
+    # days before it do not count.
+    before = [ev(f"b{i}", "purchase", f"old{i}", -3600 * (i + 1),
+                 items=[Line(id="x", price=float(i + 1))]) for i in range(100)]
+    noise = [ev("late", "purchase", "x", 10, items=[Line(id="x", price=1e6)]),
+             ev("early", "purchase", "y", -40 * 86_400, items=[Line(id="x", price=1e6)])]
+    assert revenue_cap(before + noise, T0, 0.9) == pytest.approx(90.1)
+    assert revenue_cap(before, T0, None) is None
+    assert revenue_cap(before[:MIN_CAP_BUYERS - 1], T0, 0.9) is None
+
+    exp = experiment(revenue_cap_quantile=0.9)
+    a = shopper_in(exp, 0)
+    events = [*before,
+              ev("i1", "impression", a, 10, pod_id="home", result_id="r1",
+                 items=[Line(id="x")]),
+              ev("p1", "purchase", a, 20, items=[Line(id="x", quantity=10, price=50.0)])]
+    rep = build_report("t", exp, events, T0 + 10_000)
+    assert rep.revenue_cap == pytest.approx(90.1)
+    assert rep.variants[0].revenue == 500.0  # reported in full; the test sees 90.1

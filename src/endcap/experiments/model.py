@@ -48,6 +48,10 @@ class ExperimentBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
     #: A click, cart or purchase of an item shown to the shopper in the pod this many
     #: hours before it is credited to the variant (view-through).
     attribution_window_hours: Annotated[float, Meta(gt=0, le=24 * 90)] = 24.0
+    #: Revenue per shopper is tested capped at this quantile of the buyers' revenue in
+    #: the 30 days before the start (fixed before any outcome is seen; a few huge
+    #: orders no longer swamp the test). None: uncapped.
+    revenue_cap_quantile: Annotated[float, Meta(ge=0.5, le=1)] | None = 0.99
     #: The always-valid test's significance level.
     alpha: Annotated[float, Meta(gt=0, lt=0.5)] = 0.05
     description: Annotated[str, Meta(max_length=1_000)] = ""

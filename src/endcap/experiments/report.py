@@ -44,9 +44,15 @@ from endcap.experiments.stats import (
 )
 
 DAY = 86_400.0
+#: The revenue cap is the quantile of per-buyer revenue over this many days before the
+#: start, when at least MIN_CAP_BUYERS bought then.
+CAP_DAYS = 30
+MIN_CAP_BUYERS = 50
 METRIC_INDEX = {"revenue_per_shopper": 0, "conversion_rate": 1, "add_to_cart_rate": 2,
                 "click_rate": 3}
-METHOD = ("relative lift of per-shopper means with a delta-method 95% interval; "
+METHOD = ("relative lift of per-shopper means with a delta-method 95% interval (revenue "
+          "per shopper capped at the revenue_cap_quantile of buyers' revenue in the 30 "
+          "days before the start, when set); "
           "always-valid p-value: mixture SPRT (normal mixture, tau = 5% of the control "
           "mean at the first look) over daily looks since the start, running minimum; "
           f"sample-ratio mismatch: chi-square, flagged below p = {SRM_ALPHA}")
@@ -108,6 +114,8 @@ class Report:
     sample_ratio_mismatch: bool
     looks: int
     decision: str
+    #: The cap on per-shopper revenue in the test (None: uncapped).
+    revenue_cap: float | None = None
     method: str = METHOD
     notes: list[str] = field(default_factory=list)
 
@@ -153,9 +161,12 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
     if start is None:
         return _finish(exp, stats, [], until, 0, ["the experiment has not started"])
 
-    timed = sorted(((float(e.timestamp), k, e) for k, e in enumerate(events)
+    events_list = list(events)
+    timed = sorted(((float(e.timestamp), k, e) for k, e in enumerate(events_list)
                     if isinstance(e.timestamp, float | int) and start <= float(e.timestamp)
                     <= until), key=lambda x: (x[0], x[1]))
+    cap = revenue_cap(events_list, start, exp.revenue_cap_quantile) \
+        if exp.primary_metric == "revenue_per_shopper" else None
     shoppers: dict[str, _Shopper] = {}
     seen_events: set[str] = set()
     seen_results: set[str] = set()
@@ -165,7 +176,7 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
     def look() -> None:
         nonlocal looks
         looks += 1
-        sums = _summaries(shoppers, n_var, metric)
+        sums = _summaries(shoppers, n_var, metric, cap)
         for i in others:
             trackers[i].update(sums[i], sums[control])
 
@@ -232,7 +243,7 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
         notes.append(f"{mismatched} impressions named another variant than the shopper's "
                      "assignment (counted under the assignment)")
     comparisons = []
-    sums = _summaries(shoppers, n_var, metric)
+    sums = _summaries(shoppers, n_var, metric, cap)
     for i in others:
         lift = relative_lift(sums[i], sums[control], alpha=exp.alpha)
         p = trackers[i].p
@@ -240,13 +251,38 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
             exp.variants[i].id, exp.variants[control].id, exp.primary_metric,
             sums[i].mean, sums[control].mean, lift.lift, lift.low, lift.high, p,
             p <= exp.alpha))
-    return _finish(exp, stats, comparisons, until, looks, notes)
+    rep = _finish(exp, stats, comparisons, until, looks, notes)
+    rep.revenue_cap = cap
+    return rep
 
 
-def _summaries(shoppers: dict[str, _Shopper], n_var: int, metric: int) -> list[Summary]:
+def revenue_cap(events: Iterable[Event], start: float, quantile: float | None
+                ) -> float | None:
+    """The ``quantile`` of per-buyer purchase revenue (user, else session) over the
+    CAP_DAYS before ``start``; None without a quantile or with too few buyers."""
+    if quantile is None:
+        return None
+    spent: dict[str, float] = {}
+    for e in events:
+        t = e.timestamp
+        if e.type != "purchase" or not isinstance(t, float | int) or not (
+                start - CAP_DAYS * DAY <= t < start):
+            continue
+        key = shopper_key(e.user_id, e.session_id)
+        if key is not None:
+            spent[key] = spent.get(key, 0.0) + _revenue(e, set(e.item_ids()))
+    buyers = [v for v in spent.values() if v > 0]
+    if len(buyers) < MIN_CAP_BUYERS:
+        return None
+    return float(np.quantile(buyers, quantile))
+
+
+def _summaries(shoppers: dict[str, _Shopper], n_var: int, metric: int,
+               cap: float | None = None) -> list[Summary]:
     values: list[list[float]] = [[] for _ in range(n_var)]
     for who in shoppers.values():
-        values[who.variant].append(who.values[metric])
+        x = who.values[metric]
+        values[who.variant].append(x if cap is None else min(x, cap))
     return [summarise(np.asarray(v, np.float64)) if len(v) else Summary(0, math.nan, math.nan)
             for v in values]
 
