@@ -126,7 +126,8 @@ def cli(*args: str) -> str:
     return out.stdout
 
 
-def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str, float], str]:
+def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str, float], str,
+                                        float | None]:
     """Load items and pre-cutoff events into a new tenant; the test shoppers."""
     from endcap.cli.demo import load_shop
     from endcap.pods.model import Pod
@@ -180,7 +181,12 @@ def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str,
             f"({time.strftime('%Y-%m-%d', time.gmtime(cutoff))}) loaded; "
             f"{len(shoppers):,} test shoppers (bought before and after it), "
             f"{sum(len(s.truth) for s in shoppers):,} held-out (shopper, item) purchases")
-    return keys, shoppers, price, info
+    # The report's revenue cap for an experiment starting at the cutoff: the 0.99
+    # quantile of per-buyer revenue in the 30 days before it (report.revenue_cap).
+    from endcap.experiments.report import revenue_cap
+
+    cap = revenue_cap(before, cutoff, 0.99)
+    return keys, shoppers, price, info, cap
 
 
 def start_server(store_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -302,7 +308,7 @@ def ground_truth(pub: httpx.Client, shoppers: list[Shopper], price: dict[str, fl
 
 def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[str, float],
             lists: dict[str, list[list[str]]], day: int, budget: int,
-            better: str) -> Run:
+            better: str, cap: float | None = None) -> Run:
     """One run of the report's decision rule without the server: the lists each
     shopper got from the server, visits drawn as in the served runs, a 50/50 split, the
     click model sampled per position, and :class:`AlwaysValid` fed the cumulative
@@ -342,6 +348,8 @@ def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[s
         for a in (0, 1):
             idx = today[arm == a]
             rev = ((u[arm == a] < prob[a][idx]) * value[a][idx]).sum(axis=1)
+            if cap is not None:  # as the report tests revenue per shopper
+                rev = np.minimum(rev, cap)
             sums[a] += (len(idx), rev.sum(), (rev * rev).sum())
         res.shoppers += size
         res.days += 1
@@ -486,6 +494,9 @@ def main() -> int:
     ap.add_argument("--offline-max", type=int, default=400_000,
                     help="visits per offline run at most")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-cap", action="store_true",
+                    help="offline: test uncapped revenue per shopper (the report caps it "
+                         "at the 0.99 quantile of buyers' revenue before the start)")
     ap.add_argument("--json", type=Path, help="write every run and the totals here")
     ap.add_argument("--quick", action="store_true",
                     help="3 offline and 2 served runs each, 100,000 and 600 visits at most")
@@ -497,8 +508,12 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="endcap-exp-sim-"))
     store_url = f"file://{tmp / 'store'}"
     t = time.perf_counter()
-    keys, shoppers, price, info = build_shop(store_url)
+    keys, shoppers, price, info, cap = build_shop(store_url)
+    if args.no_cap:
+        cap = None
     print(info)
+    print(f"revenue cap (0.99 quantile of buyers' revenue in the 30 days before the "
+          f"cutoff, as the report computes it before a start): {cap}")
     print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
     t = time.perf_counter()
     cli("train", "--store", store_url, "--no-embed")
@@ -526,7 +541,7 @@ def main() -> int:
         for kind in ("ab", "aa"):
             for n in range(args.runs):
                 off.append(offline(kind, n, args.seed, shoppers, price, lists, args.day,
-                                   args.offline_max, better))
+                                   args.offline_max, better, cap))
                 print(row(off[-1]), flush=True)
         off_totals = totals(off)
 
