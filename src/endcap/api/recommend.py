@@ -235,6 +235,8 @@ async def _degraded(state: AppState, tenant: str, pod: Pod, ctx: Context, n: int
     if cache is None:
         raise Unavailable("the store is unavailable")
     chain = pod.chain()
+    if not chain:  # an experiment's holdout serves nothing, degraded or not
+        return []
     fallback = replace(pod, strategy=chain if "bestsellers" in chain else
                        [*chain, "bestsellers"])
     return await recommend(CachedItems(cache), tenant, fallback, ctx, n, exclude)
