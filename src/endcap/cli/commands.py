@@ -84,7 +84,10 @@ async def _serve_with(store: Store, settings: ServeSettings, retrain: bool,
         warm = False
         for t in await store.list_tenants():
             await app.state.endcap.models.ensure(t.id)
-            warm |= await semantic.embeddings.ensure(t.id) is not None
+            # Only tenants that have embeddings: the others are looked up (and then
+            # polled) on their first request that can use them.
+            if await store.current_model(t.id, kind="embeddings") is not None:
+                warm |= await semantic.embeddings.ensure(t.id) is not None
         if warm:  # load the language model now rather than on the first query
             await semantic.warm_up()
 
