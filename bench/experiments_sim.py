@@ -66,6 +66,8 @@ from pathlib import Path
 
 import httpx
 
+from proc import cli, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -110,20 +112,18 @@ class Run:
     per_variant: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+def judged(res: Run, kind: str, better: str, t0: float) -> Run:
+    """``res`` with its pick (an A/B's significant lift's sign) and whether it is right."""
+    if kind == "ab" and res.significant and res.lift is not None:
+        res.pick = "for_you" if res.lift > 0 else "bestsellers"
+        res.correct = res.pick == better
+    elif kind == "ab":
+        res.correct = False
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
 # --- setup -------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "endcap.cli.main", *args], check=True,
-                         capture_output=True, text=True, timeout=1800)
-    return out.stdout
 
 
 def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str, float], str,
@@ -365,13 +365,7 @@ def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[s
             res.significant = True
             if kind == "ab":
                 break
-    if kind == "ab" and res.significant and res.lift is not None:
-        res.pick = "for_you" if res.lift > 0 else "bestsellers"
-        res.correct = res.pick == better
-    elif kind == "ab":
-        res.correct = False
-    res.seconds = time.perf_counter() - t0
-    return res
+    return judged(res, kind, better, t0)
 
 
 # --- experiments ----------------------------------------------------------------------
@@ -435,13 +429,7 @@ def run_one(kind: str, n: int, seed: int, args: argparse.Namespace, pub: httpx.C
                                  "revenue_per_shopper": v["revenue_per_shopper"],
                                  "conversion_rate": v["conversion_rate"]}
                        for v in rep.get("variants", [])}  # type: ignore[attr-defined]
-    if kind == "ab" and res.significant and res.lift is not None:
-        res.pick = "for_you" if res.lift > 0 else "bestsellers"
-        res.correct = res.pick == better
-    elif kind == "ab":
-        res.correct = False
-    res.seconds = time.perf_counter() - t0
-    return res
+    return judged(res, kind, better, t0)
 
 
 def fmt(x: float | None, spec: str) -> str:

@@ -27,7 +27,6 @@ import os
 import platform
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from endcap.semantic.ann import EF_SEARCH, EXACT_ITEMS, HNSW_M, VectorIndex, faiss_module
+from proc import cli, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT.parent / "shared" / "data" / "movielens-small"
@@ -142,18 +142,6 @@ def ann_bench(data: Path, sizes: list[int], n_queries: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- part 2: end to end
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "endcap.cli.main", *args], check=True,
-                         capture_output=True, text=True, timeout=900)
-    return out.stdout
 
 
 def e2e_bench(data: Path, requests: int) -> dict[str, Any]:

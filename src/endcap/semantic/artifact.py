@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from endcap.catalog.model import Item
 from endcap.pods.model import Filters
-from endcap.semantic.ann import Mask, Rows, Scores, VectorIndex
+from endcap.semantic.ann import Mask, VectorIndex
 from endcap.semantic.provider import Vectors
 
 FORMAT_VERSION = 1
@@ -151,13 +151,6 @@ class ItemEmbeddings:
                 return
             seen = len(rows)
             k *= 4
-
-    def search(self, query: Vectors, k: int, filters: Filters | None = None
-               ) -> tuple[Rows, Scores]:
-        """The ``k`` best live rows for ``query`` (eager; for batch use)."""
-        allowed = self.mask(filters) if filters is not None else (
-            self.alive if self.tombstones else None)
-        return self.index.search(query, k, allowed)
 
     # -- persistence --------------------------------------------------------------------
 
