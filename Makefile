@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # build (on these machines pip takes 2.13.0's CPU wheel from local disk).
 TORCH ?= 2.13.0
 
-.PHONY: install test lint typecheck pytest demo bench clean redis-server
+.PHONY: install test lint typecheck pytest demo bench clean redis-server monitoring-tools
 
 install: $(STAMP)
 
@@ -25,7 +25,22 @@ redis-server:
 	    echo "redis-server is missing: install it (e.g. 'brew install redis')"; exit 1; \
 	  fi; }
 
-$(STAMP): pyproject.toml | redis-server
+# promtool and amtool check the Prometheus rules and the Alertmanager configuration
+# (tests/deploy): Debian's `prometheus` and `prometheus-alertmanager`, without their
+# recommended extras (about 10 s). Where systemd runs, the packages also start both daemons.
+monitoring-tools:
+	@command -v promtool >/dev/null && command -v amtool >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  PKGS="prometheus prometheus-alertmanager"; \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing promtool and amtool from Debian's packages"; \
+	    $$SUDO apt-get install -y -qq --no-install-recommends $$PKGS >/dev/null 2>&1 || \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$PKGS; }; \
+	  else \
+	    echo "promtool/amtool are missing: install Prometheus and Alertmanager"; exit 1; \
+	  fi; }
+
+$(STAMP): pyproject.toml | redis-server monitoring-tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet 'torch==$(TORCH)'
