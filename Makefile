@@ -52,7 +52,7 @@ $(STAMP): pyproject.toml | redis-server monitoring-tools
 	touch $(STAMP)
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench deploy/grafana
 
 typecheck: install
 	$(BIN)/mypy
