@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml | redis-server monitoring-tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet 'torch==$(TORCH)'
-	$(BIN)/pip install --quiet -e '.[dev,semantic]'
+	$(BIN)/pip install --quiet -e '.[dev,semantic,otel]'
 	@# A real OpenAI-compatible embeddings server for the remote provider's test, in its
 	@# own venv: infinity-emb pins numpy<2 and older transformers.
 	$(PYTHON) -m venv $(VENV)/infinity
@@ -67,6 +67,12 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/load.py
+
+# Regenerate src/endcap/grpc/gen from proto/endcap/v1 (commit the result: a test checks
+# that it matches the .proto files).
+.PHONY: proto
+proto: install
+	$(BIN)/python -m endcap.grpc.build
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -506,3 +506,43 @@ def test_archiver_crash_between_write_and_ack_duplicates_nothing(redis_server: s
         await store.close()
 
     run(go())
+
+
+def test_sigterm_finishes_the_batches_in_hand(redis_server: str, workers: Workers) -> None:
+    """SIGTERM while a worker holds applied but unacknowledged batches: it acknowledges
+    them before it exits (status 0), so nothing waits for another worker to reclaim it."""
+    url = redis_url(redis_server)
+    events = [view(n, shoppers=200) for n in range(2_000)]
+
+    async def go() -> None:
+        store = await open_redis(url)
+        keys = [store.keys.stream("shop", s) for s in range(store.keys.shards)]
+        # Each batch is applied, then held 3 s before its XACK: SIGTERM lands there.
+        w = workers.start(url, "w", "--batch", "100", "--metrics-port", "0",
+                          ENDCAP_TEST_STREAM_ACK_DELAY="3")
+
+        async def ready() -> bool:
+            assert w.poll() is None, workers.log("w")
+            infos = [await store.client.xinfo_groups(k) if await store.client.exists(k)
+                     else [] for k in keys]
+            return all(any(g["name"] == b"apply" for g in i) for i in infos)
+
+        await wait_until(ready, "the worker's consumer groups")
+        assert sum(await store.append("shop", events)) == len(events)
+
+        async def in_hand() -> bool:
+            return workers.log("w").count("test hook") >= len(keys)
+
+        await wait_until(in_hand, "the worker holding a batch of every stream")
+        pending = (await group_backlog(store, "shop", APPLY))[0]
+        assert pending > 0
+        w.send_signal(signal.SIGTERM)
+        assert w.wait(60) == 0, workers.log("w")
+        pending_after, _ = await group_backlog(store, "shop", APPLY)
+        assert pending_after == 0, "a batch in hand was left unacknowledged"
+        applied = await counted(store, "shop", events)
+        assert applied >= pending  # what it held was applied, once
+        assert applied == len(events) - (await group_backlog(store, "shop", APPLY))[1]
+        await store.close()
+
+    run(go())

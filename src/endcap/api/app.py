@@ -21,6 +21,8 @@ from endcap.api.openapi import build_openapi
 from endcap.api.semantic import SemanticLayer
 from endcap.api.system import system_routes, tenant_status
 from endcap.obs.metrics import ApiMetrics, CacheCollector
+from endcap.obs.store import instrumented
+from endcap.obs.tracing import Tracing
 from endcap.semantic.provider import EmbeddingProvider
 from endcap.settings import ServeSettings
 from endcap.store.local_cache import LocalCache
@@ -28,10 +30,15 @@ from endcap.store.protocol import KeyKind, Store
 
 
 def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = True,
-               embedder: EmbeddingProvider | None = None) -> HotPath:
-    """An ASGI app serving the v1 API over ``store``. The caller owns the store."""
+               embedder: EmbeddingProvider | None = None,
+               tracing: Tracing | None = None) -> HotPath:
+    """An ASGI app serving the v1 API over ``store``. The caller owns the store (and
+    ``tracing``). The app is ready once its lifespan has started: the serve command
+    loads the models before that."""
+    metrics = ApiMetrics()
+    store = instrumented(store, metrics.store_latency, metrics.store_errors, tracing)
     state = AppState(settings, store, ModelCache(store, settings.model_poll_seconds),
-                     ApiMetrics(), SemanticLayer(settings, store, embedder))
+                     metrics, SemanticLayer(settings, store, embedder), tracing)
     cache = getattr(store, "cache", None)
     if isinstance(cache, LocalCache):
         state.metrics.registry.register(CacheCollector(cache))
@@ -83,9 +90,13 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pollers = [asyncio.create_task(state.models.run()),
                    asyncio.create_task(state.semantic.embeddings.run())] if poll_models else []
+        state.ready = True
+        state.metrics.ready.set(1)
         try:
             yield
         finally:
+            state.ready = False
+            state.metrics.ready.set(0)
             for poller in pollers:
                 poller.cancel()
 
@@ -100,6 +111,14 @@ def create_app(settings: ServeSettings, store: Store, *, poll_models: bool = Tru
                                        allow_headers=["Authorization", "Content-Type"],
                                        max_age=3600)
     return hot_path
+
+
+def start_draining(app: HotPath) -> None:
+    """Turn readiness false (SIGTERM): the load balancer stops sending traffic while
+    requests in flight finish. Safe to call from a signal handler."""
+    state: AppState = app.state.endcap
+    state.draining = True
+    state.metrics.ready.set(0)
 
 
 class HotPath:

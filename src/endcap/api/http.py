@@ -15,7 +15,10 @@ from starlette.responses import Response
 from endcap.api.model_cache import ModelCache
 from endcap.api.semantic import SemanticLayer
 from endcap.errors import EndcapError, Forbidden, TooLarge, Unauthorized, Unavailable
+from endcap.obs.context import HEADER as REQUEST_ID_HEADER
+from endcap.obs.context import choose_request_id, request_id
 from endcap.obs.metrics import ApiMetrics
+from endcap.obs.tracing import Tracing
 from endcap.settings import ServeSettings
 from endcap.store.protocol import Credential, KeyKind, Store
 
@@ -32,6 +35,10 @@ class AppState:
     models: ModelCache
     metrics: ApiMetrics
     semantic: SemanticLayer
+    tracing: Tracing | None = None
+    #: False until the process has loaded what it serves, and again once it drains.
+    ready: bool = False
+    draining: bool = False
 
 
 class JSON(Response):
@@ -72,7 +79,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def authenticate(state: AppState, request: Request, need: KeyKind) -> Credential:
     """The caller's credential; 401 without a valid key, 403 with a public key where the
     secret token is needed."""
-    header = request.headers.get("authorization", "")
+    return await check_authorization(state, request.headers.get("authorization", ""), need)
+
+
+async def check_authorization(state: AppState, header: str, need: KeyKind) -> Credential:
+    """:func:`authenticate` for an ``Authorization`` value (HTTP header, gRPC metadata)."""
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send 'Authorization: Bearer <key>' with the tenant's "
@@ -92,22 +103,51 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def endpoint(state: AppState, route: str, need: KeyKind, fn: Handler) -> Endpoint:
-    """Wrap a route: authenticate, turn :class:`EndcapError` into JSON, count and time."""
+    """Wrap a route: give it a request id (header and logs), authenticate, turn
+    :class:`EndcapError` into JSON, count, time and trace it."""
     metrics = state.metrics
     latency = metrics.latency.labels(route)
+    inflight = metrics.inflight
+    tracing = state.tracing
+    access = log.info if state.settings.access_log else None
+
+    async def serve(request: Request) -> Response:
+        try:
+            cred = await authenticate(state, request, need)
+            return await fn(state, request, cred)
+        except EndcapError as e:
+            return error_response(e)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, route)
+            return JSON(error_body("internal", "internal error"), 500)
 
     async def handle(request: Request) -> Response:
         start = time.perf_counter()
+        rid = choose_request_id(request.headers.get(REQUEST_ID_HEADER))
+        token = request_id.set(rid)
+        inflight.inc()
         try:
-            cred = await authenticate(state, request, need)
-            response = await fn(state, request, cred)
-        except EndcapError as e:
-            response = error_response(e)
-        except Exception:
-            log.exception("unhandled error on %s %s", request.method, route)
-            response = JSON(error_body("internal", "internal error"), 500)
-        latency.observe(time.perf_counter() - start)
+            if tracing is None:
+                response = await serve(request)
+            else:
+                with tracing.span(f"{request.method} {route}",
+                                  {"http.route": route, "http.request.method": request.method,
+                                   "endcap.request_id": rid}) as span:
+                    response = await serve(request)
+                    span.set_attribute("http.response.status_code", response.status_code)
+        finally:
+            inflight.dec()
+            request_id.reset(token)
+        response.headers[REQUEST_ID_HEADER] = rid
+        elapsed = time.perf_counter() - start
+        latency.observe(elapsed)
         metrics.request(route, request.method, response.status_code).inc()
+        if access is not None:
+            access("%s %s %d %.2f ms", request.method, route, response.status_code,
+                   elapsed * 1000, extra={"request_id": rid, "route": route,
+                                          "method": request.method,
+                                          "status": response.status_code,
+                                          "duration_ms": round(elapsed * 1000, 3)})
         return response
 
     return handle

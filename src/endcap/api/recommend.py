@@ -6,6 +6,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from msgspec.structs import replace
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from endcap.api.http import JSON, AppState
 from endcap.errors import BadRequest, NotFound, Unavailable
 from endcap.experiments.assign import bucket, shopper_key
-from endcap.pods.engine import Result, recommend
+from endcap.pods.engine import Result, StrategyTiming, recommend
 from endcap.pods.filters import narrow, parse_query_filters
 from endcap.pods.model import MAX_RESULTS, SEMANTIC, Filters, Pod
 from endcap.semantic.artifact import ItemEmbeddings
@@ -96,13 +97,20 @@ def _id(name: str, value: str) -> str:
 
 
 async def recommendations(state: AppState, request: Request, cred: Credential) -> Response:
+    return JSON(await answer(state, cred.tenant_id, request.path_params["pod_id"],
+                             query_pairs(request.scope["query_string"])))
+
+
+async def answer(state: AppState, tenant: str, pod_id: str, pairs: list[tuple[str, str]]
+                 ) -> dict[str, Any]:
+    """The response body for ``pod_id`` and the request's parameters ``pairs`` (as in the
+    HTTP query string; the gRPC servicer builds the same pairs), counted and timed in the
+    pod's metrics. Raises :class:`EndcapError` for what the caller must fix."""
     start = time.perf_counter()
-    tenant = cred.tenant_id
-    pod_id: str = request.path_params["pod_id"]
     pod = await state.store.get_pod(tenant, pod_id)
     if pod is None:
         raise NotFound(f"unknown pod {pod_id!r}", field="pod_id")
-    q = parse_query(query_pairs(request.scope["query_string"]))
+    q = parse_query(pairs)
     variant_id: str | None = None
     if pod.experiment is not None and pod.experiment.status == "running":
         pod, variant_id = as_assigned(tenant, pod, q)
@@ -143,9 +151,10 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     n = q.num_results or pod.num_results
     exclude = set(q.exclude)
     results = None
+    timings: list[StrategyTiming] = []
     if not degraded:
         try:
-            results = await recommend(store, tenant, pod, ctx, n, exclude)
+            results = await recommend(store, tenant, pod, ctx, n, exclude, timings)
         except Unavailable:
             degraded = True
     if results is None:
@@ -170,6 +179,11 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
     series.latency.observe(time.perf_counter() - start)
     if not results:
         series.empty.inc()
+    for t in timings:
+        latency, empty = m.strategy_timing(t.strategy)
+        latency.observe(t.seconds)
+        if not t.results:
+            empty.inc()
     per_strategy: dict[str, int] = {}
     for r in results:
         per_strategy[r.strategy] = per_strategy.get(r.strategy, 0) + 1
@@ -177,7 +191,7 @@ async def recommendations(state: AppState, request: Request, cred: Credential) -
         m.strategy(name).inc(count)
     if degraded:
         m.degraded.inc()
-    return JSON(body)
+    return body
 
 
 def as_assigned(tenant: str, pod: Pod, q: RecQuery) -> tuple[Pod, str | None]:

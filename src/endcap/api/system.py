@@ -51,10 +51,16 @@ def system_routes(state: AppState, spec: dict[str, Any]) -> dict[str, Any]:
     reached = False  # has this process ever reached its store?
 
     async def readyz(request: Request) -> Response:
-        """503 until the store has answered once. Later, a store outage leaves the
-        process ready but ``degraded``: it serves recommendations from its caches, and
-        taking every replica out of the load balancer at once would serve nothing."""
+        """503 while the process loads its models, while it drains (after SIGTERM) and
+        until the store has answered once. Later, a store outage leaves the process
+        ready but ``degraded``: it serves recommendations from its caches, and taking
+        every replica out of the load balancer at once would serve nothing."""
         nonlocal reached
+        if state.draining:
+            return JSON(error_body("draining", "shutting down: finishing requests in "
+                                   "flight"), 503)
+        if not state.ready:
+            return JSON(error_body("starting", "loading models"), 503)
         try:
             await state.store.ping()
         except Exception as e:

@@ -12,15 +12,17 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from endcap.api.app import create_app
+from endcap.api.app import create_app, start_draining
 from endcap.cli import demo
 from endcap.cli.runtime import run, serve, setup_logging
+from endcap.obs.tracing import start_tracing
+from endcap.obs.train import push_train_metrics
 from endcap.semantic.job import embed_catalog
 from endcap.semantic.provider import EmbeddingProvider, SemanticUnavailable
 from endcap.semantic.providers import make_provider
@@ -30,6 +32,9 @@ from endcap.store.protocol import Store
 from endcap.store.url import StoreURLError, open_store
 from endcap.train.gate import GateReport, GateSettings
 from endcap.train.job import STAGES, TrainResult, model_history, train_tenant
+
+if TYPE_CHECKING:
+    from endcap.grpc.server import GrpcServer
 
 log = logging.getLogger("endcap")
 
@@ -70,12 +75,14 @@ async def _retrain_forever(store: Store, every: float,
 
 async def _serve_with(store: Store, settings: ServeSettings, retrain: bool,
                       embedder: EmbeddingProvider | None = None) -> None:
-    app = create_app(settings, store, embedder=embedder)
+    tracing = start_tracing(settings)
+    app = create_app(settings, store, embedder=embedder, tracing=tracing)
     trainer = None
     if retrain and settings.train_interval_seconds > 0:
         trainer = asyncio.create_task(
             _retrain_forever(store, settings.train_interval_seconds,
                              app.state.endcap.semantic.provider_or_none))
+    grpc_server: GrpcServer | None = None
 
     async def preload() -> None:
         # Load every tenant's model before the GC freeze and the first request, so
@@ -90,20 +97,29 @@ async def _serve_with(store: Store, settings: ServeSettings, retrain: bool,
                 warm |= await semantic.embeddings.ensure(t.id) is not None
         if warm:  # load the language model now rather than on the first query
             await semantic.warm_up()
+        if settings.grpc_port:
+            from endcap.grpc.server import start_grpc  # grpcio loads only when asked for
+
+            nonlocal grpc_server
+            grpc_server = await start_grpc(app.state.endcap, settings)
 
     try:
-        await serve(app, settings, before=preload)
+        await serve(app, settings, before=preload, on_drain=lambda: start_draining(app))
     finally:
+        if grpc_server is not None:
+            await grpc_server.stop(settings.shutdown_timeout_seconds)
         if trainer is not None:
             trainer.cancel()
         await store.close()
+        if tracing is not None:
+            tracing.shutdown()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings({"host": args.host, "port": args.port,
-                              "store_url": args.store_url,
+                              "grpc_port": args.grpc_port, "store_url": args.store_url,
                               "train_interval_seconds": args.train_interval_seconds})
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
         await _serve_with(_open(settings.store_url, writer=True), settings,
@@ -120,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                               "store_url": f"file://{path.resolve()}",
                               "train_interval_seconds": None if "ENDCAP_TRAIN_INTERVAL_SECONDS"
                               in os.environ else demo.RETRAIN_SECONDS})
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, None if "ENDCAP_LOG_FORMAT" in os.environ else "text")
     if args.reset:
         demo.reset(path)
 
@@ -224,6 +240,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         window=args.window)
     show = args.progress or sys.stderr.isatty()
     embedder = None if args.no_embed else _embedder(quiet=False)
+    gateway = os.environ.get("ENDCAP_PUSHGATEWAY_URL", "")
 
     async def main() -> int:
         rejected = 0
@@ -232,6 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                                         store.list_tenants()]
             for t in tenants:
                 bar = _StageBar(t, show)
+                started = time.monotonic()
                 try:
                     with logging_redirect_tqdm():
                         result = await train_tenant(store, t, gate=gate, force=args.force,
@@ -241,6 +259,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print("\n".join([*_gate_lines(t, result.report), _outcome(result)]),
                       flush=True)
                 rejected += result.model is None
+                if gateway:
+                    push_train_metrics(gateway, t, seconds=time.monotonic() - started,
+                                       published=result.model is not None,
+                                       model_trained_at=None if result.model is None
+                                       else result.model.trained_at)
         return 3 if rejected and args.fail_on_reject else 0
 
     return run(main)
@@ -397,7 +420,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from endcap.store.redis import RedisStore
     from endcap.stream.worker import StreamOptions, default_consumer, serve_stream
 
-    setup_logging()
+    setup_logging(service=True)
     options = StreamOptions(
         consumer=args.consumer or default_consumer(), batch=args.batch,
         block_ms=args.block_ms, claim_idle=max(0.1, args.claim_idle),

@@ -54,7 +54,23 @@ class ApiMetrics:
         self.degraded = Counter("endcap_api_degraded_responses_total",
                                 "Recommendations served without the store (from caches and "
                                 "the model)", registry=r)
+        self.strategy_latency = Histogram("endcap_api_strategy_duration_seconds",
+                                          "Time spent in each strategy of a pod's chain",
+                                          ["strategy"], buckets=LATENCY_BUCKETS, registry=r)
+        self.strategy_empty = Counter("endcap_api_strategy_empty_total",
+                                      "Strategy calls that contributed no result",
+                                      ["strategy"], registry=r)
+        self.store_latency = Histogram("endcap_api_store_call_duration_seconds",
+                                       "Store calls by operation (local cache hits included)",
+                                       ["op"], buckets=LATENCY_BUCKETS, registry=r)
+        self.store_errors = Counter("endcap_api_store_errors_total",
+                                    "Store calls that raised, by operation", ["op"], registry=r)
+        self.inflight = Gauge("endcap_api_inflight_requests", "Requests being served",
+                              registry=r)
+        self.ready = Gauge("endcap_api_ready", "1 when the process is ready for traffic, 0 "
+                           "while it starts or drains", registry=r)
         self._pods: dict[str, PodSeries] = {}
+        self._strategy_timing: dict[str, tuple[Histogram, Counter]] = {}
         self._strategies: dict[str, Counter] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
 
@@ -76,6 +92,14 @@ class ApiMetrics:
             child = self._strategies[name] = self.strategy_results.labels(name)
         return child
 
+    def strategy_timing(self, name: str) -> tuple[Histogram, Counter]:
+        """The latency histogram and empty-call counter of one strategy."""
+        pair = self._strategy_timing.get(name)
+        if pair is None:
+            pair = self._strategy_timing[name] = (self.strategy_latency.labels(name),
+                                                  self.strategy_empty.labels(name))
+        return pair
+
     def request(self, route: str, method: str, status: int) -> Counter:
         key = (route, method, status)
         child = self._requests.get(key)
@@ -92,16 +116,17 @@ class PodSeries(NamedTuple):
 
 class CacheCollector(Collector):
     """The in-process cache's hits, misses and sizes, read at scrape time
-    (hit ratio: ``rate(endcap_cache_hits_total[5m]) / (rate(hits) + rate(misses))``)."""
+    (hit ratio: ``rate(endcap_api_cache_hits_total[5m]) / (rate(hits) + rate(misses))``)."""
 
     def __init__(self, cache: LocalCache) -> None:
         self._cache = cache
 
     def collect(self) -> Iterator[Metric]:
-        hits = CounterMetricFamily("endcap_cache_hits", "In-process cache hits", labels=["cache"])
-        misses = CounterMetricFamily("endcap_cache_misses", "In-process cache misses",
+        hits = CounterMetricFamily("endcap_api_cache_hits", "In-process cache hits",
+                                   labels=["cache"])
+        misses = CounterMetricFamily("endcap_api_cache_misses", "In-process cache misses",
                                      labels=["cache"])
-        size = GaugeMetricFamily("endcap_cache_entries", "Entries in the in-process cache",
+        size = GaugeMetricFamily("endcap_api_cache_entries", "Entries in the in-process cache",
                                  labels=["cache"])
         sizes = self._cache.sizes()
         for name, stats in self._cache.stats.items():

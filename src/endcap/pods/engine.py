@@ -7,9 +7,11 @@ items however large the catalog.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import NamedTuple
 
 from endcap.catalog.model import Item
 from endcap.pods.filters import Predicate, predicate
@@ -32,6 +34,12 @@ class Result:
     reason: str = ""
 
 
+class StrategyTiming(NamedTuple):
+    strategy: str
+    seconds: float
+    results: int
+
+
 async def recommend(
     catalog: ItemReader,
     tenant: str,
@@ -39,8 +47,10 @@ async def recommend(
     ctx: Context,
     num_results: int,
     exclude: set[str],
+    timings: list[StrategyTiming] | None = None,
 ) -> list[Result]:
-    """Fill up to ``num_results`` from the pod's pins and strategy chain, in order."""
+    """Fill up to ``num_results`` from the pod's pins and strategy chain, in order.
+    ``timings``, when given, receives each strategy's time and how many results it gave."""
     test = predicate(ctx.filters)
     banned = set(exclude) | set(ctx.seeds) | set(pod.rules.exclude)
     bought = {} if pod.allow_repurchase else ctx.history.purchased
@@ -72,6 +82,7 @@ async def recommend(
     for name in pod.chain():
         if len(out) >= num_results:
             break
+        started, before = time.perf_counter(), len(out)
         candidates: Iterator[tuple[str, float]] = STRATEGIES[name](ctx)
         scanned = 0
         window: list[tuple[Item, float]] = []  # boosted pods: admissible, not yet ranked
@@ -95,6 +106,8 @@ async def recommend(
                         break
             if not chunk:
                 break
+        if timings is not None:
+            timings.append(StrategyTiming(name, time.perf_counter() - started, len(out) - before))
     return out
 
 

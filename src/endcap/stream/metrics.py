@@ -12,6 +12,8 @@ EFFECT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 
                   10.0)
 #: Outcomes of a consumed stream entry. ``reclaimed`` counts entries taken over from
 #: another (dead or slow) consumer, on top of their applied/repeat/bad outcome.
+STORE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                 5.0)
 OUTCOMES = ("applied", "repeat", "bad", "reclaimed")
 
 
@@ -30,6 +32,10 @@ class StreamMetrics:
         self.events = {o: events.labels(o) for o in OUTCOMES}
         self.store_errors = Counter("endcap_stream_store_errors_total",
                                     "Store calls that failed (and were retried)", registry=r)
+        self.store_latency = Histogram(
+            "endcap_stream_store_call_duration_seconds",
+            "Store calls of the stream worker by operation (read a batch, apply it, ack it)",
+            ["op"], buckets=STORE_BUCKETS, registry=r)
         self.archived = Counter("endcap_stream_archived_events_total",
                                 "Events written to the Parquet archive", registry=r)
         self.archive_files = Counter("endcap_stream_archive_files_total",

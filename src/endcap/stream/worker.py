@@ -112,6 +112,8 @@ class StreamWorker:
         self.keys = store.keys
         self.options = options
         self.metrics = metrics or StreamMetrics()
+        self._apply_latency = self.metrics.store_latency.labels("apply")
+        self._ack_latency = self.metrics.store_latency.labels("ack")
         self.outage = Outage()
         self._forget = self.client.register_script(FORGET)
         self._tasks: dict[tuple[str, int], asyncio.Task[None]] = {}
@@ -260,15 +262,20 @@ class StreamWorker:
             log.warning("test hook: %d entries of %s applied; acknowledging in %.1f s",
                         len(entries), key, self.options.ack_delay)
             await asyncio.sleep(self.options.ack_delay)
+        started = time.perf_counter()
         await self.client.xack(key, APPLY, *[sid for sid, _ in entries])
+        self._ack_latency.observe(time.perf_counter() - started)
 
     async def _apply(self, tenant: str, key: str, events: list[Event]) -> tuple[int, int]:
         """(applied now, failed for good). A batch the store refuses for a reason other
         than an outage is applied event by event, so one bad event cannot wedge it."""
         if not events:
             return 0, 0
+        started = time.perf_counter()
         try:
-            return await self.store.apply(tenant, events), 0
+            applied = await self.store.apply(tenant, events)
+            self._apply_latency.observe(time.perf_counter() - started)
+            return applied, 0
         except TRANSIENT:
             raise
         except Exception:
