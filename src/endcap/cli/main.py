@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the api role")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--grpc-port", type=int,
+                       help="also serve the recommendations and events APIs over gRPC on "
+                            "this port (default 0: no gRPC)")
     serve.add_argument("--store", dest="store_url", help="store URL (memory://, file:///dir)")
     serve.add_argument("--embedded", action="store_true",
                        help="all-in-one: also retrain every --train-interval seconds")

@@ -1,0 +1,1 @@
+"""gRPC: the recommendations and events APIs over protobuf (proto/endcap/v1)."""
