@@ -39,9 +39,10 @@ def shop(tmp_path: Path, start_server: Callable[..., Server]
 def test_lifecycle_assignment_and_report(shop: tuple[Server, httpx.Client, httpx.Client],
                                          tmp_path: Path) -> None:
     server, pub, sec = shop
-    r = sec.put("/v1/experiments/exp1", json=EXPERIMENT)
+    r = sec.put("/v1/experiments/exp1", json={**EXPERIMENT, "mde": 0.2, "max_shoppers": 30})
     assert r.status_code == 201, r.text
     assert r.json()["status"] == "draft" and r.json()["control"] == "control", r.text
+    assert (r.json()["mde"], r.json()["max_shoppers"]) == (0.2, 30)
     # Not running yet: no variant.
     assert pub.get("/v1/pods/home/recommendations", params={"user_id": "u1"}
                    ).json()["variant"] is None
@@ -90,6 +91,10 @@ def test_lifecycle_assignment_and_report(shop: tuple[Server, httpx.Client, httpx
     assert rep["comparisons"][0]["variant"] == "new"
     assert 0 <= rep["comparisons"][0]["p_value"] <= 1
     assert rep["sample_ratio_mismatch"] is False
+    # 40 shoppers passed the declared horizon of 30 without a significant difference.
+    assert (rep["mde"], rep["max_shoppers"]) == (0.2, 30)
+    assert rep["decision"] == "no_difference" and rep["decided_shoppers"] == 40, rep
+    assert rep["comparisons"][0]["tau"] > 0
 
     # The same report from the CLI, as a table and as CSV.
     out = endcap("experiments", "report", "exp1", "--store", server.store_url, "--tenant",
@@ -123,6 +128,8 @@ def test_bad_experiments_are_refused(shop: tuple[Server, httpx.Client, httpx.Cli
          422),
         ({**EXPERIMENT, "variants": [{**v, "id": "same"} for v in EXPERIMENT["variants"]]},
          422),
+        ({**EXPERIMENT, "mde": 0}, 422),
+        ({**EXPERIMENT, "max_shoppers": 1}, 422),
     ]
     for body, status in bad:
         r = sec.put("/v1/experiments/x", json=body)

@@ -214,6 +214,60 @@ def test_always_valid_p_survives_daily_peeking_where_naive_z_does_not() -> None:
     assert naive_rejects >= 0.15  # peeking 20 times roughly quadruples the error rate
 
 
+def _revenue_like(rng: np.random.Generator, runs: int, n: int, mean_factor: float = 1.0
+                  ) -> np.ndarray:
+    """Zero-inflated, heavy-tailed per-shopper revenue: 10% buy, lognormal(3, 1.5)."""
+    buy = rng.random((runs, n)) < 0.1
+    return np.where(buy, mean_factor * rng.lognormal(3.0, 1.5, size=(runs, n)), 0.0)
+
+
+def _looks_of(x: np.ndarray, per_look: int) -> list[list[Summary]]:
+    """Cumulative summaries of each run's values after every ``per_look`` shoppers."""
+    n = per_look * np.arange(1, x.shape[1] // per_look + 1)
+    s1, s2 = np.cumsum(x, axis=1)[:, n - 1], np.cumsum(x * x, axis=1)[:, n - 1]
+    mean = s1 / n
+    var = (s2 - n * mean**2) / (n - 1)
+    return [[Summary(int(n[j]), float(mean[r, j]), float(var[r, j]))
+             for j in range(len(n))] for r in range(x.shape[0])]
+
+
+@pytest.mark.parametrize("mde", [0.10, 0.5])
+def test_always_valid_holds_on_heavy_tailed_revenue_for_any_declared_mde(mde: float) -> None:
+    """400 A/A experiments on revenue-like data (sd about 3.6 times the mean), 20 looks
+    of 200 shoppers per arm, tau from the declared mde: at most alpha reject."""
+    rng = np.random.default_rng(2026)
+    looks_t = _looks_of(_revenue_like(rng, 400, 4000), 200)
+    looks_c = _looks_of(_revenue_like(rng, 400, 4000), 200)
+    rejects = 0
+    for t, c in zip(looks_t, looks_c, strict=True):
+        av = AlwaysValid(mde_relative=mde)
+        for lt, lc in zip(t, c, strict=True):
+            av.update(lt, lc)
+        assert av.tau == pytest.approx(mde * c[0].mean)
+        rejects += av.p <= 0.05
+    assert rejects / 400 <= 0.05
+
+
+def test_a_declared_mde_near_the_effect_stops_sooner() -> None:
+    """A 50% lift on revenue-like data: tau matched to a 50% effect needs fewer looks
+    than tau for 5%, in most runs (the mixture is most powerful near tau)."""
+    rng = np.random.default_rng(7)
+    treat = _looks_of(_revenue_like(rng, 50, 20_000, 1.5), 500)
+    ctrl = _looks_of(_revenue_like(rng, 50, 20_000), 500)
+
+    def looks_to_stop(mde: float, t: list[Summary], c: list[Summary]) -> int:
+        av = AlwaysValid(mde_relative=mde)
+        for j, (lt, lc) in enumerate(zip(t, c, strict=True)):
+            if av.update(lt, lc) <= 0.05:
+                return j + 1
+        return len(t) + 1
+
+    small = [looks_to_stop(0.05, t, c) for t, c in zip(treat, ctrl, strict=True)]
+    matched = [looks_to_stop(0.5, t, c) for t, c in zip(treat, ctrl, strict=True)]
+    assert np.median(matched) < 0.6 * np.median(small)
+    assert sum(m <= s for m, s in zip(matched, small, strict=True)) >= 40
+
+
 def test_always_valid_detects_a_real_effect() -> None:
     rng = np.random.default_rng(99)
     mt, vt = _aa_looks(rng, 1, 20, 2000, 10.5, 12.0)  # a 5% lift
@@ -230,7 +284,10 @@ def test_always_valid_waits_for_a_nonzero_control_mean() -> None:
     assert av.update(Summary(10, 0.0, 0.0), Summary(10, 0.0, 0.0)) == 1.0
     assert av.tau is None and av.looks == 0
     av.update(Summary(100, 2.2, 1.0), Summary(100, 2.0, 1.0))
-    assert av.tau == pytest.approx(0.1) and av.looks == 1
+    assert av.tau == pytest.approx(DEFAULT_MDE_RELATIVE * 2.0) and av.looks == 1
+    declared = AlwaysValid(mde_relative=0.25)  # tau from the experiment's declared MDE
+    declared.update(Summary(100, 2.2, 1.0), Summary(100, 2.0, 1.0))
+    assert declared.tau == pytest.approx(0.5)
 
 
 # --- sample-ratio mismatch -----------------------------------------------------------

@@ -125,29 +125,94 @@ def test_sample_ratio_mismatch_is_flagged() -> None:
                  items=[Line(id="x")]) for s in in_a + in_b]
     rep = build_report("t", exp, events, T0 + 10_000)
     assert [v.shoppers for v in rep.variants] == [600, 400]
-    assert rep.sample_ratio_mismatch and "broken" in rep.decision
+    assert rep.sample_ratio_mismatch and rep.decision == "sample_ratio_mismatch"
+    assert "broken" in rep.decision_reason
 
 
-def test_revenue_is_capped_from_before_the_start() -> None:
-    from endcap.experiments.report import MIN_CAP_BUYERS, revenue_cap
+def test_revenue_is_capped_per_line_from_before_the_start() -> None:
+    from endcap.experiments.report import MIN_CAP_LINES, revenue_cap
 
-    # 100 buyers before the start spent 1..100; the 0.9 quantile is 90.1 (numpy's
-    # linear interpolation: 1 + 0.9 * 99). Purchases after the start or more than 30
-    # days before it do not count.
+    # 50 orders before the start with two lines each: line revenues 1..100; the 0.9
+    # quantile is 90.1 (numpy's linear interpolation: 1 + 0.9 * 99). Purchases after the
+    # start or more than 30 days before it do not count.
     before = [ev(f"b{i}", "purchase", f"old{i}", -3600 * (i + 1),
-                 items=[Line(id="x", price=float(i + 1))]) for i in range(100)]
+                 items=[Line(id="x", price=float(2 * i + 1)),
+                        Line(id="y", price=float(2 * i + 2))]) for i in range(50)]
     noise = [ev("late", "purchase", "x", 10, items=[Line(id="x", price=1e6)]),
              ev("early", "purchase", "y", -40 * 86_400, items=[Line(id="x", price=1e6)])]
     assert revenue_cap(before + noise, T0, 0.9) == pytest.approx(90.1)
     assert revenue_cap(before, T0, None) is None
-    assert revenue_cap(before[:MIN_CAP_BUYERS - 1], T0, 0.9) is None
+    assert revenue_cap(before[:MIN_CAP_LINES // 2 - 1], T0, 0.9) is None  # 48 lines
 
     exp = experiment(revenue_cap_quantile=0.9)
-    a = shopper_in(exp, 0)
+    a1, a2 = [f"s{i}" for i in range(1000)
+              if variant_at(exp, bucket("t", exp.id, f"u:s{i}"), T0 + 1) == 0][:2]
+    shown = [Line(id="x"), Line(id="y")]
     events = [*before,
-              ev("i1", "impression", a, 10, pod_id="home", result_id="r1",
-                 items=[Line(id="x")]),
-              ev("p1", "purchase", a, 20, items=[Line(id="x", quantity=10, price=50.0)])]
+              ev("i1", "impression", a1, 10, pod_id="home", result_id="r1", items=shown),
+              ev("p1", "purchase", a1, 20, items=[Line(id="x", quantity=10, price=50.0)]),
+              ev("i2", "impression", a2, 10, pod_id="home", result_id="r2", items=shown),
+              ev("p2", "purchase", a2, 20, items=[Line(id="x", price=60.0),
+                                                  Line(id="y", price=60.0)])]
     rep = build_report("t", exp, events, T0 + 10_000)
     assert rep.revenue_cap == pytest.approx(90.1)
-    assert rep.variants[0].revenue == 500.0  # reported in full; the test sees 90.1
+    assert rep.variants[0].revenue == 620.0  # reported in full
+    # Tested: the 500 line capped at 90.1; the two 60 lines are each under the cap.
+    assert rep.comparisons[0].control_mean == pytest.approx((90.1 + 120.0) / 2)
+
+
+DAY = 86_400.0
+
+
+def visits(exp: Experiment, variant: int, spends: list[float], at: float,
+           tag: str) -> list[Event]:
+    """One impression per new shopper of ``variant`` at ``at``, and a purchase of the
+    shown item for each non-zero spend."""
+    ids = [f"{tag}{i}" for i in range(20 * len(spends))
+           if variant_at(exp, bucket("t", exp.id, f"u:{tag}{i}"), T0 + at) == variant]
+    out: list[Event] = []
+    for who, spend in zip(ids, spends, strict=False):
+        out.append(ev(f"i-{who}", "impression", who, at, pod_id="home",
+                      result_id=f"r-{who}", items=[Line(id="x")]))
+        if spend:
+            out.append(ev(f"p-{who}", "purchase", who, at + 5,
+                          items=[Line(id="x", price=spend)], result_id=f"r-{who}"))
+    return out
+
+
+def test_decision_is_the_first_significant_look_and_final() -> None:
+    exp = experiment(revenue_cap_quantile=None)
+    day0 = visits(exp, 0, [0.0, 10.0] * 150, 100, "a") + \
+        visits(exp, 1, [0.0, 20.0] * 150, 100, "b")
+    rep = build_report("t", exp, day0, T0 + 3600)
+    assert rep.decision == "winner:b" and rep.decided_shoppers == 600
+    assert rep.decided_at == T0 + 3600 and "b beats a" in rep.decision_reason
+    # On day 2 the control's new shoppers spend far more, which would reverse the lift:
+    # the decision was made at the first daily look and stays.
+    day2 = visits(exp, 0, [5_000.0, 0.0] * 75, 2 * DAY + 100, "late") + \
+        visits(exp, 1, [0.0] * 150, 2 * DAY + 100, "late")
+    later = build_report("t", exp, day0 + day2, T0 + 3 * DAY)
+    assert later.decision == "winner:b" and later.decided_at == T0 + DAY
+    assert later.looks == 1 and later.comparisons[0].lift < 0  # shown on all the data
+
+
+def test_control_wins_when_every_variant_is_worse() -> None:
+    exp = experiment(revenue_cap_quantile=None)
+    events = visits(exp, 0, [0.0, 20.0] * 150, 100, "a") + \
+        visits(exp, 1, [0.0, 10.0] * 150, 100, "b")
+    rep = build_report("t", exp, events, T0 + 3600)
+    assert rep.decision == "winner:a" and "a beats every variant" in rep.decision_reason
+
+
+def test_horizon_ends_with_no_difference() -> None:
+    events_of = lambda exp: visits(exp, 0, [0.0, 10.0] * 60, 100, "a") + \
+        visits(exp, 1, [10.0, 0.0] * 60, 100, "b")  # noqa: E731
+    open_ended = experiment(revenue_cap_quantile=None)
+    rep = build_report("t", open_ended, events_of(open_ended), T0 + 3600)
+    assert rep.decision == "continue" and rep.decided_at is None
+    assert rep.max_shoppers is None and rep.mde == pytest.approx(0.10)
+    capped = experiment(revenue_cap_quantile=None, max_shoppers=200)
+    rep = build_report("t", capped, events_of(capped), T0 + 3600)
+    assert rep.decision == "no_difference" and rep.decided_shoppers == 240
+    assert rep.comparisons[0].p_value > 0.05 and rep.comparisons[0].tau == pytest.approx(0.5)
+    assert "horizon" in rep.decision_reason

@@ -35,8 +35,8 @@ def summary(exp: Experiment) -> dict[str, Any]:
     out: dict[str, Any] = msgspec.to_builtins(exp)
     out.pop("allocations", None)
     out["control"] = exp.control_id()
-    for name in ("status", "primary_metric", "attribution_window_hours", "alpha",
-                 "started_at", "stopped_at"):  # omitted as defaults by the schema
+    for name in ("status", "primary_metric", "attribution_window_hours", "alpha", "mde",
+                 "max_shoppers", "started_at", "stopped_at"):  # omitted as defaults
         out[name] = getattr(exp, name)
     return {"id": out.pop("id"), **out}
 

@@ -114,6 +114,18 @@ _EXPERIMENT_EXAMPLE = {
     "variants": [{"id": "control", "share": 0.45, "strategy": "bestsellers"},
                  {"id": "for-you", "share": 0.45, "strategy": ["for_you", "bestsellers"]},
                  {"id": "holdout", "share": 0.1, "holdout": True}]}
+_REPORT = {
+    "type": "object", "required": ["decision", "decision_reason", "variants", "comparisons"],
+    "properties": {
+        "decision": {"type": "string", "description": "the decision rule at the first look "
+                     "that reached one: continue | winner:<variant> | no_difference (the "
+                     "declared max_shoppers reached) | sample_ratio_mismatch"},
+        "decision_reason": {"type": "string"},
+        "mde": {"type": "number"},
+        "max_shoppers": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+        "variants": {"type": "array", "items": {"type": "object"}},
+        "comparisons": {"type": "array", "items": {"type": "object"}}},
+}
 _ERROR = {
     "type": "object",
     "required": ["error"],
@@ -292,7 +304,7 @@ def build_openapi() -> dict[str, Any]:
                        "conversion rates, revenue (click- and view-through), lifts against "
                        "the control with always-valid p-values, sample-ratio check",
             "security": secret, "parameters": [exp_id],
-            "responses": {"200": _resp("The report", {"type": "object"}),
+            "responses": {"200": _resp("The report", _REPORT),
                           **_errs("401", "403", "404", "422")}}},
         "/healthz": {"get": {"summary": "Liveness", "security": [],
                              "responses": {"200": _resp("Alive", {"type": "object"})}}},

@@ -47,17 +47,19 @@ def table(rep: Report) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(len(COLUMNS))]
     lines = [f"experiment {rep.experiment} on pod {rep.pod_id} ({rep.status}); metric "
              f"{rep.metric}; attribution window {rep.attribution_window_hours:g} h; "
-             f"{rep.looks} daily looks", ""]
+             f"{rep.looks} looks; minimum detectable effect {rep.mde:.0%}; horizon "
+             f"{f'{rep.max_shoppers:,} shoppers' if rep.max_shoppers else 'none'}", ""]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append("")
     for c in rep.comparisons:
         lines.append(f"{c.variant} vs {c.control}: {c.metric} {c.mean:.4f} vs "
                      f"{c.control_mean:.4f}, lift {c.lift:+.2%} (95% CI {c.lift_low:+.2%} "
                      f"to {c.lift_high:+.2%}), always-valid p = {c.p_value:.4f}"
+                     f"{f' (tau {c.tau:.4g})' if c.tau is not None else ''}"
                      f"{' (significant)' if c.significant else ''}")
     lines.append(f"sample-ratio check: p = {rep.srm_p_value:.4f}"
                  f"{' MISMATCH' if rep.sample_ratio_mismatch else ''}")
-    lines.append(f"decision: {rep.decision}")
+    lines.append(f"decision: {rep.decision} ({rep.decision_reason})")
     lines += [f"note: {n}" for n in rep.notes]
     lines.append(f"method: {rep.method}")
     return "\n".join(lines)

@@ -48,12 +48,20 @@ class ExperimentBody(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_
     #: A click, cart or purchase of an item shown to the shopper in the pod this many
     #: hours before it is credited to the variant (view-through).
     attribution_window_hours: Annotated[float, Meta(gt=0, le=24 * 90)] = 24.0
-    #: Revenue per shopper is tested capped at this quantile of the buyers' revenue in
-    #: the 30 days before the start (fixed before any outcome is seen; a few huge
-    #: orders no longer swamp the test). None: uncapped.
+    #: Revenue per shopper is tested with each purchase line's revenue capped at this
+    #: quantile of purchase-line revenue in the 30 days before the start (fixed before
+    #: any outcome is seen; a few huge lines no longer swamp the test). None: uncapped.
     revenue_cap_quantile: Annotated[float, Meta(ge=0.5, le=1)] | None = 0.99
     #: The always-valid test's significance level.
     alpha: Annotated[float, Meta(gt=0, lt=0.5)] = 0.05
+    #: The smallest relative change of the primary metric worth detecting: the test's
+    #: mixing scale is tau = mde * the control mean at the first look (Johari et al.).
+    #: Larger effects than this are still detected, sooner the closer mde is to them.
+    mde: Annotated[float, Meta(gt=0, le=10)] = 0.10
+    #: The declared maximum sample: exposed shoppers in the control and the compared
+    #: variants together. The first look that reaches it without a significant
+    #: difference ends the test with "no_difference". None: no horizon.
+    max_shoppers: Annotated[int, Meta(ge=2, le=1_000_000_000)] | None = None
     description: Annotated[str, Meta(max_length=1_000)] = ""
 
 

@@ -16,10 +16,16 @@ and gives the same answer:
 * The primary metric is a per-exposed-shopper value (revenue, or whether they
   converted, carted or clicked); each variant is compared with the control by the
   relative lift of its mean (delta-method interval) and an always-valid mSPRT p-value
-  taken as the running minimum over daily looks since the start
-  (:mod:`endcap.experiments.stats`), so reading the report every day does not inflate
-  false positives. A sample-ratio-mismatch check compares the exposed shoppers with the
-  shares.
+  (mixing scale tau = the experiment's ``mde`` times the control mean at the first
+  look) taken as the running minimum over the looks: one at the end of every day since
+  the start and one at the report's time, so reading the report at any time, however
+  often, does not inflate false positives (:mod:`endcap.experiments.stats`).
+* The decision rule, evaluated at each look in order, and final at the first look
+  that reaches one: ``winner:<variant>`` when a variant is significantly better than
+  the control (the best such), or the control when every variant is significantly
+  worse; ``no_difference`` when the exposed shoppers reach the declared
+  ``max_shoppers`` first; else ``continue``. Later looks do not change a decision.
+  A sample-ratio mismatch overrides it (``sample_ratio_mismatch``): the split is broken.
 """
 
 from __future__ import annotations
@@ -44,17 +50,21 @@ from endcap.experiments.stats import (
 )
 
 DAY = 86_400.0
-#: The revenue cap is the quantile of per-buyer revenue over this many days before the
-#: start, when at least MIN_CAP_BUYERS bought then.
+#: The revenue cap is the quantile of purchase-line revenue over this many days before
+#: the start, when at least MIN_CAP_LINES lines were bought then.
 CAP_DAYS = 30
-MIN_CAP_BUYERS = 50
+MIN_CAP_LINES = 50
+CONTINUE, NO_DIFFERENCE, SRM, WINNER = ("continue", "no_difference", "sample_ratio_mismatch",
+                                        "winner:")
 METRIC_INDEX = {"revenue_per_shopper": 0, "conversion_rate": 1, "add_to_cart_rate": 2,
                 "click_rate": 3}
 METHOD = ("relative lift of per-shopper means with a delta-method 95% interval (revenue "
-          "per shopper capped at the revenue_cap_quantile of buyers' revenue in the 30 "
-          "days before the start, when set); "
-          "always-valid p-value: mixture SPRT (normal mixture, tau = 5% of the control "
-          "mean at the first look) over daily looks since the start, running minimum; "
+          "per shopper tested with each purchase line capped at the revenue_cap_quantile "
+          "of line revenue in the 30 days before the start, when set); "
+          "always-valid p-value: mixture SPRT (normal mixture, tau = mde x the control "
+          "mean at the first look) over daily looks since the start and one at the "
+          "report's time, running minimum; decision at the first look where p <= alpha "
+          "(winner) or the exposed shoppers reach max_shoppers (no_difference); "
           f"sample-ratio mismatch: chi-square, flagged below p = {SRM_ALPHA}")
 
 
@@ -95,6 +105,8 @@ class Comparison:
     lift_high: float
     p_value: float
     significant: bool
+    #: The mSPRT mixing scale, in the metric's units (None before the first look).
+    tau: float | None = None
 
 
 @dataclass(slots=True)
@@ -113,8 +125,17 @@ class Report:
     srm_p_value: float
     sample_ratio_mismatch: bool
     looks: int
+    #: ``continue``, ``winner:<variant>``, ``no_difference`` or ``sample_ratio_mismatch``.
     decision: str
-    #: The cap on per-shopper revenue in the test (None: uncapped).
+    #: The decision in a sentence.
+    decision_reason: str = ""
+    #: The time of the look that decided, and the exposed shoppers then (None: undecided).
+    decided_at: float | None = None
+    decided_shoppers: int | None = None
+    #: The declared relative minimum detectable effect and maximum sample.
+    mde: float = 0.10
+    max_shoppers: int | None = None
+    #: The cap on each purchase line's revenue in the test (None: uncapped).
     revenue_cap: float | None = None
     method: str = METHOD
     notes: list[str] = field(default_factory=list)
@@ -140,8 +161,16 @@ class _Shopper:
     variant: int
     #: (time, result_id, items shown) of their impressions in the pod.
     shown: list[tuple[float, str, frozenset[str]]] = field(default_factory=list)
-    #: revenue, converted, carted, clicked
+    #: revenue (capped per line, as tested), converted, carted, clicked
     values: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
+
+
+@dataclass(slots=True)
+class _Decided:
+    code: str
+    at: float
+    shoppers: int
+    lifts: dict[str, float]
 
 
 def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: float
@@ -155,11 +184,12 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
     window = exp.attribution_window_hours * 3600.0
     metric = METRIC_INDEX[exp.primary_metric]
     others = [i for i in range(n_var) if i != control and not exp.variants[i].holdout]
-    trackers = {i: AlwaysValid() for i in others}
+    trackers = {i: AlwaysValid(mde_relative=exp.mde) for i in others}
     notes: list[str] = []
     looks = 0
+    decided: _Decided | None = None
     if start is None:
-        return _finish(exp, stats, [], until, 0, ["the experiment has not started"])
+        return _finish(exp, stats, [], until, 0, None, ["the experiment has not started"])
 
     events_list = list(events)
     timed = sorted(((float(e.timestamp), k, e) for k, e in enumerate(events_list)
@@ -173,16 +203,19 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
     mismatched = 0
     next_look = start + DAY
 
-    def look() -> None:
-        nonlocal looks
+    def look(t: float) -> None:
+        nonlocal looks, decided
+        if decided is not None:  # the decision is final: later looks do not count
+            return
         looks += 1
-        sums = _summaries(shoppers, n_var, metric, cap)
+        sums = _summaries(shoppers, n_var, metric)
         for i in others:
             trackers[i].update(sums[i], sums[control])
+        decided = _decide(exp, sums, trackers, control, others, t)
 
     for t, _, e in timed:
         while t >= next_look:
-            look()
+            look(next_look)
             next_look += DAY
         if e.event_id in seen_events:
             continue
@@ -228,14 +261,15 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
             s.add_to_carts_view_through += not through
             who.values[2] = 1.0
         else:
-            revenue = _revenue(e, set(credited))
+            lines = _line_revenues(e, set(credited))
+            revenue = sum(lines)
             s.purchases += 1
             s.purchases_view_through += not through
             s.revenue += revenue
             s.revenue_view_through += 0.0 if through else revenue
-            who.values[0] += revenue
+            who.values[0] += revenue if cap is None else sum(min(x, cap) for x in lines)
             who.values[1] = 1.0
-    look()
+    look(until)
     for who in shoppers.values():
         stats[who.variant].converted += int(who.values[1])
         stats[who.variant].carted += int(who.values[2])
@@ -243,61 +277,79 @@ def build_report(tenant: str, exp: Experiment, events: Iterable[Event], now: flo
         notes.append(f"{mismatched} impressions named another variant than the shopper's "
                      "assignment (counted under the assignment)")
     comparisons = []
-    sums = _summaries(shoppers, n_var, metric, cap)
+    sums = _summaries(shoppers, n_var, metric)
     for i in others:
         lift = relative_lift(sums[i], sums[control], alpha=exp.alpha)
         p = trackers[i].p
         comparisons.append(Comparison(
             exp.variants[i].id, exp.variants[control].id, exp.primary_metric,
             sums[i].mean, sums[control].mean, lift.lift, lift.low, lift.high, p,
-            p <= exp.alpha))
-    rep = _finish(exp, stats, comparisons, until, looks, notes)
+            p <= exp.alpha, trackers[i].tau))
+    rep = _finish(exp, stats, comparisons, until, looks, decided, notes)
     rep.revenue_cap = cap
     return rep
 
 
+def _decide(exp: Experiment, sums: list[Summary], trackers: dict[int, AlwaysValid],
+            control: int, others: list[int], t: float) -> _Decided | None:
+    """The decision rule at one look (None: continue)."""
+    n = sums[control].n + sum(sums[i].n for i in others)
+    lifts = {exp.variants[i].id: sums[i].mean / sums[control].mean - 1.0
+             if sums[control].mean else math.nan for i in others}
+    significant = [i for i in others if trackers[i].p <= exp.alpha]
+    better = [i for i in significant if sums[i].mean > sums[control].mean]
+    if better:
+        best = max(better, key=lambda i: sums[i].mean)
+        return _Decided(WINNER + exp.variants[best].id, t, n, lifts)
+    if others and len(significant) == len(others):  # every variant is worse
+        return _Decided(WINNER + exp.variants[control].id, t, n, lifts)
+    if exp.max_shoppers is not None and n >= exp.max_shoppers:
+        return _Decided(NO_DIFFERENCE, t, n, lifts)
+    return None
+
+
 def revenue_cap(events: Iterable[Event], start: float, quantile: float | None
                 ) -> float | None:
-    """The ``quantile`` of per-buyer purchase revenue (user, else session) over the
-    CAP_DAYS before ``start``; None without a quantile or with too few buyers."""
+    """The ``quantile`` of purchase-line revenue (price times quantity) over the
+    CAP_DAYS before ``start``; None without a quantile or with too few lines."""
     if quantile is None:
         return None
-    spent: dict[str, float] = {}
+    lines: list[float] = []
     for e in events:
         t = e.timestamp
-        if e.type != "purchase" or not isinstance(t, float | int) or not (
+        if e.type == "purchase" and isinstance(t, float | int) and (
                 start - CAP_DAYS * DAY <= t < start):
-            continue
-        key = shopper_key(e.user_id, e.session_id)
-        if key is not None:
-            spent[key] = spent.get(key, 0.0) + _revenue(e, set(e.item_ids()))
-    buyers = [v for v in spent.values() if v > 0]
-    if len(buyers) < MIN_CAP_BUYERS:
+            lines += (x for x in _line_revenues(e, set(e.item_ids())) if x > 0)
+    if len(lines) < MIN_CAP_LINES:
         return None
-    return float(np.quantile(buyers, quantile))
+    return float(np.quantile(lines, quantile))
 
 
-def _summaries(shoppers: dict[str, _Shopper], n_var: int, metric: int,
-               cap: float | None = None) -> list[Summary]:
+def _summaries(shoppers: dict[str, _Shopper], n_var: int, metric: int) -> list[Summary]:
     values: list[list[float]] = [[] for _ in range(n_var)]
     for who in shoppers.values():
-        x = who.values[metric]
-        values[who.variant].append(x if cap is None else min(x, cap))
+        values[who.variant].append(who.values[metric])
     return [summarise(np.asarray(v, np.float64)) if len(v) else Summary(0, math.nan, math.nan)
             for v in values]
 
 
 def _revenue(e: Event, items: set[str]) -> float:
+    """The revenue of the lines of purchase ``e`` whose item is in ``items``."""
+    return sum(_line_revenues(e, items))
+
+
+def _line_revenues(e: Event, items: set[str]) -> list[float]:
+    """The revenue of each line of purchase ``e`` whose item is in ``items``."""
     if e.items:
-        total = sum((line.price or 0.0) * line.quantity for line in e.items if line.id in items)
-        if total == 0.0 and e.revenue is not None and len(e.items) == 1:
-            return float(e.revenue)
-        return float(total)
-    return float(e.revenue or 0.0)
+        lines = [(line.price or 0.0) * line.quantity for line in e.items if line.id in items]
+        if sum(lines) == 0.0 and e.revenue is not None and len(e.items) == 1:
+            return [float(e.revenue)]
+        return [float(x) for x in lines]
+    return [float(e.revenue or 0.0)]
 
 
 def _finish(exp: Experiment, stats: list[VariantStats], comparisons: list[Comparison],
-            until: float, looks: int, notes: list[str]) -> Report:
+            until: float, looks: int, decided: _Decided | None, notes: list[str]) -> Report:
     for s in stats:
         s.ctr = s.clicks / s.impressions if s.impressions else 0.0
         s.add_to_cart_rate = s.carted / s.shoppers if s.shoppers else 0.0
@@ -311,22 +363,36 @@ def _finish(exp: Experiment, stats: list[VariantStats], comparisons: list[Compar
     live = [i for i, sh in enumerate(shares) if sh > 0]
     srm = (srm_p_value([counts[i] for i in live], [shares[i] for i in live])
            if sum(counts[i] for i in live) > 0 and len(live) > 1 else 1.0)
+    decision, reason = _decision(exp, decided, srm < SRM_ALPHA, sum(counts))
     return Report(
         experiment=exp.id, pod_id=exp.pod_id, status=exp.status, started_at=exp.started_at,
         stopped_at=exp.stopped_at, until=until, metric=exp.primary_metric, alpha=exp.alpha,
         attribution_window_hours=exp.attribution_window_hours, variants=stats,
         comparisons=comparisons, srm_p_value=srm, sample_ratio_mismatch=srm < SRM_ALPHA,
-        looks=looks, decision=_decision(comparisons, srm < SRM_ALPHA), notes=notes)
+        looks=looks, decision=decision, decision_reason=reason,
+        decided_at=None if decided is None else decided.at,
+        decided_shoppers=None if decided is None else decided.shoppers,
+        mde=exp.mde, max_shoppers=exp.max_shoppers, notes=notes)
 
 
-def _decision(comparisons: list[Comparison], srm: bool) -> str:
+def _decision(exp: Experiment, decided: _Decided | None, srm: bool, exposed: int
+              ) -> tuple[str, str]:
+    """The decision code and its sentence."""
     if srm:
-        return "the split is broken (sample-ratio mismatch): fix the assignment first"
-    winners = [c for c in comparisons if c.significant]
-    if not winners:
-        return "no significant difference yet: keep running"
-    best = max(winners, key=lambda c: c.lift)
-    if best.lift > 0:
-        return f"{best.variant} beats {best.control} on {best.metric} ({best.lift:+.1%})"
-    worst = min(winners, key=lambda c: c.lift)
-    return f"{worst.control} beats {worst.variant} on {worst.metric} ({-worst.lift:+.1%})"
+        return SRM, "the split is broken (sample-ratio mismatch): fix the assignment first"
+    horizon = f" of the declared {exp.max_shoppers:,}" if exp.max_shoppers else ""
+    if decided is None:
+        return CONTINUE, (f"no significant difference yet at {exposed:,} shoppers{horizon}: "
+                          "keep running")
+    if decided.code == NO_DIFFERENCE:
+        return NO_DIFFERENCE, (f"no significant difference at {decided.shoppers:,} "
+                               f"shoppers{horizon}: the horizon is reached, stop")
+    winner = decided.code[len(WINNER):]
+    control = exp.control_id()
+    if winner != control:
+        return decided.code, (f"{winner} beats {control} on {exp.primary_metric} "
+                              f"({decided.lifts[winner]:+.1%}) at {decided.shoppers:,} "
+                              "shoppers")
+    lifts = ", ".join(f"{v} {lift:+.1%}" for v, lift in decided.lifts.items())
+    return decided.code, (f"{control} beats every variant on {exp.primary_metric} "
+                          f"({lifts}) at {decided.shoppers:,} shoppers")

@@ -33,10 +33,10 @@ NAN = float("nan")
 #: shows up with p-values far smaller than this (the usual industry threshold).
 SRM_ALPHA = 0.001
 
-#: The relative effect the default mSPRT mixing distribution is tuned to detect: a 5%
-#: change of the control mean, a typical minimum detectable effect for a
-#: recommendations change to a shop (see :func:`default_tau`).
-DEFAULT_MDE_RELATIVE = 0.05
+#: The relative effect the default mSPRT mixing distribution is tuned to detect: a 10%
+#: change of the control mean, the smallest change of a recommendations strategy most
+#: shops would act on (see :func:`default_tau`; an experiment declares its own ``mde``).
+DEFAULT_MDE_RELATIVE = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,12 +210,16 @@ class AlwaysValid:
     Call :meth:`update` with the cumulative summaries at every look (daily, hourly, on
     every page view); the returned p-value never increases and ``p <= alpha`` is a
     valid level-alpha decision at any look (see :func:`msprt_p_value`). ``tau`` is
-    frozen on the first look (:func:`default_tau` of that look's control mean when not
-    given) so it is never re-tuned on later data; looks before the control mean is
-    non-zero are skipped (p stays 1), which cannot hurt validity.
+    frozen on the first look (:func:`default_tau` of that look's control mean and
+    ``mde_relative`` when not given) so it is never re-tuned on later data; looks
+    before the control mean is non-zero are skipped (p stays 1), which cannot hurt
+    validity. A larger ``mde_relative`` (a larger effect worth detecting) stops sooner
+    on large effects and later on small ones; the error rate is alpha at most either way.
     """
 
     tau: float | None = None
+    #: The relative minimum detectable effect ``tau`` is derived from (when not given).
+    mde_relative: float = DEFAULT_MDE_RELATIVE
     p: float = 1.0
     looks: int = field(default=0)
 
@@ -224,7 +228,7 @@ class AlwaysValid:
         if self.tau is None:
             if control.n < 1 or not abs(control.mean) > 0.0:
                 return self.p
-            self.tau = default_tau(control.mean)
+            self.tau = default_tau(control.mean, self.mde_relative)
         self.looks += 1
         self.p = min(self.p, msprt_p_value(treatment, control, self.tau))
         return self.p
