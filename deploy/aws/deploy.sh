@@ -5,7 +5,8 @@
 # The VPC, subnets and certificate come from the environment (deploy.yml passes the
 # GitHub environment's secrets): VPC_ID, PUBLIC_SUBNET_IDS and PRIVATE_SUBNET_IDS
 # (comma-separated), CERTIFICATE_ARN; optional REGISTRY_CREDENTIALS_ARN, ALARM_EMAIL and
-# API_URL (then /readyz is checked at the end).
+# API_URL (then /readyz is checked at the end); TEMPLATE_BUCKET, an S3 bucket to upload
+# the template to, once it outgrows the 51,200 bytes CloudFormation accepts inline.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,7 +20,9 @@ fi
 : "${VPC_ID:?}" "${PUBLIC_SUBNET_IDS:?}" "${PRIVATE_SUBNET_IDS:?}" "${CERTIFICATE_ARN:?}"
 
 stack="endcap-$environment"
-aws cloudformation deploy \
+upload=()
+if [[ -n ${TEMPLATE_BUCKET:-} ]]; then upload=(--s3-bucket "$TEMPLATE_BUCKET" --s3-prefix "$stack"); fi
+aws cloudformation deploy "${upload[@]}" \
   --stack-name "$stack" \
   --template-file endcap.yaml \
   --capabilities CAPABILITY_IAM \
