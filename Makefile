@@ -115,3 +115,15 @@ bench-quality: install
 	    echo "LightFM could not be built: bench/quality.py lists it as not installed"; \
 	  rm -rf $$T; }
 	$(BIN)/python bench/quality.py $(ARGS)
+
+# The stability run (bench/README.md, "Stability"): api + stream + a private Redis under
+# a steady, realistic mix at STABILITY_FRACTION of the measured maximum throughput for
+# STABILITY_DURATION seconds; writes var/stability/<time>/report.html and exits non-zero
+# when an SLO is missed. More options in STABILITY_ARGS, e.g. STABILITY_ARGS='--rate 800'.
+STABILITY_DURATION ?= 600
+STABILITY_FRACTION ?= 0.5
+STABILITY_ARGS ?=
+.PHONY: stability
+stability: install
+	$(BIN)/python bench/stability --duration $(STABILITY_DURATION) \
+	  --fraction $(STABILITY_FRACTION) $(STABILITY_ARGS)

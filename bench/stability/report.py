@@ -1,0 +1,325 @@
+"""The run's figures, its SLO checks, and the report (HTML with inline SVG plots, JSON and
+Markdown summaries)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .loadgen import KIND_CODE, KINDS, REC_KINDS, TIMED_OUT
+from .svg import line_chart
+
+WINDOW = 10.0  # seconds per latency window in the plots
+
+
+@dataclass
+class Slo:
+    p99_ms: float = 20.0
+    max_5xx: int = 0
+    max_error_rate: float = 0.001
+    effect_p99_ms: float = 100.0
+    drain_s: float = 5.0
+    rss_growth: float = 0.10
+
+
+@dataclass
+class Check:
+    name: str
+    target: str
+    value: str
+    ok: bool
+
+
+def pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def hist_quantile(buckets: dict[float, float], q: float) -> float:
+    """Prometheus-style quantile from cumulative buckets {le: count} (linear within a
+    bucket)."""
+    les = sorted(buckets)
+    total = buckets.get(math.inf, 0.0)
+    if total <= 0:
+        return float("nan")
+    rank, prev_le, prev_c = q * total, 0.0, 0.0
+    for le in les:
+        c = buckets[le]
+        if c >= rank:
+            if math.isinf(le):
+                return prev_le
+            return prev_le + (le - prev_le) * (rank - prev_c) / max(1e-12, c - prev_c)
+        prev_le, prev_c = le, c
+    return prev_le
+
+
+def buckets(metrics: dict[str, float], name: str) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for k, v in metrics.items():
+        m = re.fullmatch(rf'{name}_bucket\{{le="([^"]+)"\}}', k)
+        if m:
+            out[float(m[1])] = v
+    return out
+
+
+def rss_growth(rows: list[dict[str, Any]], role: str, warmup: float, end: float,
+               span: float) -> tuple[float, float, float]:
+    """(base, end, growth): median RSS over ``span`` s after ``warmup`` against the median
+    over the last ``span`` s of the load (which ends at ``end``)."""
+    key = f"rss_{role}"
+    base = [r[key] for r in rows if warmup <= r["t"] <= warmup + span and key in r]
+    last = [r[key] for r in rows if end - span <= r["t"] <= end and key in r]
+    if not base or not last:
+        return float("nan"), float("nan"), float("nan")
+    b, e = float(np.nanmedian(base)), float(np.nanmedian(last))
+    return b, e, (e - b) / b
+
+
+def figures(data: dict[str, np.ndarray], gen: dict[str, Any], rows: list[dict[str, Any]],
+            ctx: dict[str, Any], slo: Slo) -> tuple[dict[str, Any], list[Check]]:
+    """Everything the report states, and the SLO checks."""
+    kind, lat, status = data["kind"], data["latency_ms"], data["status"]
+    rec = np.isin(kind, [KIND_CODE[k] for k in REC_KINDS])
+    duration, warmup = float(gen["duration"]), float(ctx["warmup"])
+    f: dict[str, Any] = {}
+    rl = lat[rec]
+    f["recommendations"] = {
+        "requests": int(rec.sum()), "rate_per_s": float(rec.sum()) / duration,
+        "p50_ms": pct(rl, 50), "p90_ms": pct(rl, 90), "p99_ms": pct(rl, 99),
+        "p999_ms": pct(rl, 99.9), "max_ms": float(rl.max()) if len(rl) else float("nan"),
+        "p99_after_warmup_ms": pct(lat[rec & (data["sched"] >= warmup)], 99),
+        "empty_results": int(((data["results"] == 0) & rec & (status == 200)).sum()),
+    }
+    f["by_kind"] = {}
+    for k in KINDS:
+        m = kind == KIND_CODE[k]
+        if m.any():
+            f["by_kind"][k] = {"requests": int(m.sum()), "p50_ms": pct(lat[m], 50),
+                               "p99_ms": pct(lat[m], 99),
+                               "max_ms": float(lat[m].max()),
+                               "non_2xx": int(((status[m] < 200) | (status[m] > 299)).sum())}
+    windows = _windows(data, rec, duration)
+    f["worst_window_p99_ms"] = max((w["p99"] for w in windows if w["n"]), default=math.nan)
+    f["statuses"] = {str(s): int(n) for s, n in zip(*np.unique(status, return_counts=True),
+                                                    strict=True)}
+    n5xx = int(((status >= 500) & (status <= 599)).sum())
+    bad = int(((status < 200) | (status > 299)).sum())
+    f["errors"] = {"5xx": n5xx, "non_2xx": bad, "transport": int((status == 0).sum()),
+                   "timed_out": int((status == TIMED_OUT).sum()),
+                   "rate": bad / max(1, len(status))}
+    ev = kind == KIND_CODE["events"]
+    f["events"] = {"batches": int(ev.sum()), "batch_size": ctx["batch_size"],
+                   "p99_ms": pct(lat[ev], 99),
+                   "accepted_by_server": ctx.get("events_accepted")}
+    probes = [p for p in gen["probes"] if p is not None]
+    lost = sum(1 for p in gen["probes"] if p is None)
+    pm = np.array(probes) * 1000
+    f["event_to_effect"] = {
+        "probes": len(gen["probes"]), "not_seen_within_5s": lost,
+        "p50_ms": pct(pm, 50), "p99_ms": pct(pm, 99),
+        "max_ms": float(pm.max()) if len(pm) else float("nan"),
+        "stream_histogram_p50_ms": 1000 * ctx["effect_hist_p50"],
+        "stream_histogram_p99_ms": 1000 * ctx["effect_hist_p99"],
+        "stream_histogram_events": ctx["effect_hist_n"]}
+    f["drain"] = ctx["drain"]
+    span = max(3.0, min(30.0, 0.1 * duration))
+    f["rss"] = {}
+    for role in ctx["roles"]:
+        b, e, g = rss_growth(rows, role, warmup, duration, span)
+        peak = max((r.get(f"rss_{role}", 0.0) for r in rows), default=0.0)
+        cpu = [r[f"cpu_{role}"] for r in rows if 1 <= r["t"] <= duration and
+               f"cpu_{role}" in r]
+        f["rss"][role] = {"base_mb": b, "end_mb": e, "growth": g, "peak_mb": peak,
+                          "cpu_mean_pct": float(np.nanmean(cpu)) if cpu else float("nan")}
+    f["rss_window_s"] = span
+    f["generator"] = {"late_ms": gen["generator_late_ms"],
+                      "connections_opened": gen["connections_opened"],
+                      "cpu_mean_pct": ctx.get("loadgen_cpu_pct")}
+    f["catalog_update"] = gen["catalog_update"]
+    f["server_statuses"] = ctx.get("server_statuses")
+
+    checks = [
+        Check("5xx responses (all requests)", f"= {slo.max_5xx}", f"{n5xx}",
+              n5xx <= slo.max_5xx),
+        Check("error rate (non-2xx, timeouts, transport)", f"≤ {100 * slo.max_error_rate:g} %",
+              f"{100 * f['errors']['rate']:.3f} % ({bad})", f["errors"]["rate"] <=
+              slo.max_error_rate),
+        Check("recommendations p99 (whole run, from scheduled send)", f"< {slo.p99_ms:g} ms",
+              f"{f['recommendations']['p99_ms']:.2f} ms",
+              f["recommendations"]["p99_ms"] < slo.p99_ms),
+        Check("event-to-effect p99 (probes)", f"< {slo.effect_p99_ms:g} ms",
+              f"{f['event_to_effect']['p99_ms']:.1f} ms ({lost} not seen)",
+              lost == 0 and f["event_to_effect"]["p99_ms"] < slo.effect_p99_ms),
+        Check("stream lag back to 0 after the load (Redis XINFO)", f"≤ {slo.drain_s:g} s",
+              _drain_text(ctx["drain"]["redis_s"]),
+              ctx["drain"]["redis_s"] is not None and ctx["drain"]["redis_s"] <= slo.drain_s),
+    ]
+    for role, r in f["rss"].items():
+        checks.append(Check(f"RSS growth after warm-up: {role}",
+                            f"< {100 * slo.rss_growth:g} %",
+                            f"{100 * r['growth']:+.1f} % ({r['base_mb']:.0f} → "
+                            f"{r['end_mb']:.0f} MB)",
+                            math.isfinite(r["growth"]) and r["growth"] < slo.rss_growth))
+    f["windows"] = windows
+    return f, checks
+
+
+def _drain_text(s: float | None) -> str:
+    return "not within the wait" if s is None else f"{s:.2f} s"
+
+
+def _windows(data: dict[str, np.ndarray], rec: np.ndarray, duration: float
+             ) -> list[dict[str, float]]:
+    out = []
+    sched, lat, status = data["sched"], data["latency_ms"], data["status"]
+    ev = data["kind"] == KIND_CODE["events"]
+    for w0 in np.arange(0.0, duration, WINDOW):
+        m = rec & (sched >= w0) & (sched < w0 + WINDOW)
+        e = ev & (sched >= w0) & (sched < w0 + WINDOW)
+        width = min(WINDOW, duration - w0)
+        out.append({"t": float(w0 + width / 2), "n": int(m.sum()),
+                    "rps": float(m.sum()) / width, "batches_per_s": float(e.sum()) / width,
+                    "p50": pct(lat[m], 50), "p99": pct(lat[m], 99),
+                    "errors": int(((status[m] < 200) | (status[m] > 299)).sum())})
+    return out
+
+
+def table(checks: list[Check]) -> str:
+    rows = ["| SLO | target | measured | |", "|---|---|---|---|"]
+    rows += [f"| {c.name} | {c.target} | {c.value} | {'pass' if c.ok else '**FAIL**'} |"
+             for c in checks]
+    return "\n".join(rows)
+
+
+def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
+    r, e2e, g = f["recommendations"], f["event_to_effect"], f["generator"]
+    lines = ["| figure | value |", "|---|---|",
+             f"| maximum throughput, recommendations mix (closed loop) | "
+             f"{ctx['max_rps']:,.0f} req/s ({ctx['max_how']}) |",
+             f"| offered load | {ctx['rate']:,.0f} rec/s ({100 * ctx['fraction']:.0f} % of "
+             f"the maximum) + {f['events']['batches'] / ctx['duration']:,.1f} event batches/s "
+             f"of {f['events']['batch_size']}, for {ctx['duration']:.0f} s |",
+             f"| recommendations | {r['requests']:,} ({r['rate_per_s']:,.0f}/s); p50 "
+             f"{r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, p99 {r['p99_ms']:.2f}, p99.9 "
+             f"{r['p999_ms']:.2f}, max {r['max_ms']:.1f} ms; p99 after warm-up "
+             f"{r['p99_after_warmup_ms']:.2f} ms; worst 10-s window p99 "
+             f"{f['worst_window_p99_ms']:.2f} ms |",
+             f"| empty recommendation lists | {r['empty_results']:,} |",
+             "| statuses seen by the client (all requests) | "
+             + ", ".join(f"{k}: {v:,}" for k, v in f["statuses"].items()) + " |",
+             "| statuses counted by the api (endcap_api_requests_total delta) | "
+             + ", ".join(f"{k}: {v:,.0f}" for k, v in (f["server_statuses"] or {}).items())
+             + " |",
+             f"| events | {f['events']['batches']:,} batches, p99 {f['events']['p99_ms']:.2f} "
+             f"ms; accepted by the api: {f['events']['accepted_by_server'] or 0:,.0f} |",
+             f"| event-to-effect, probes (POST view → visible in recently-viewed) | "
+             f"p50 {e2e['p50_ms']:.1f} ms, p99 {e2e['p99_ms']:.1f} ms, max "
+             f"{e2e['max_ms']:.1f} ms ({e2e['probes']} probes, {e2e['not_seen_within_5s']} "
+             "not seen within 5 s) |",
+             f"| event-to-effect, stream histogram (append → applied) | p50 "
+             f"{e2e['stream_histogram_p50_ms']:.1f} ms, p99 "
+             f"{e2e['stream_histogram_p99_ms']:.1f} ms ({e2e['stream_histogram_events']:,.0f}"
+             " events) |",
+             f"| stream backlog after the load | {f['drain']['at_stop']:,} entries at stop; 0 "
+             f"after {_drain_text(f['drain']['redis_s'])} (Redis XINFO, polled every 0.1 s); "
+             f"the worker's lag gauge read 0 after {_drain_text(f['drain']['metric_s'])} "
+             "(it refreshes every 5 s) |"]
+    for role, x in f["rss"].items():
+        lines.append(f"| {role}: RSS | {x['base_mb']:.1f} MB after warm-up → "
+                     f"{x['end_mb']:.1f} MB at the end ({100 * x['growth']:+.1f} %), peak "
+                     f"{x['peak_mb']:.1f} MB; CPU {x['cpu_mean_pct']:.0f} % of a core |")
+    lines.append(f"| load generator | sent late p99 {g['late_ms']['p99']:.2f} ms, max "
+                 f"{g['late_ms']['max']:.1f} ms; {g['connections_opened']} connections; CPU "
+                 f"{g['cpu_mean_pct'] or 0:.0f} % of a core |")
+    cu = f["catalog_update"]
+    lines.append(f"| catalog update at {cu['at_s']:.0f} s | PUT {cu['items_put']} items: "
+                 f"HTTP {cu['put_status']} in {cu['put_ms']:.0f} ms; then {cu['patched']} "
+                 f"PATCH in_stock=false (statuses {sorted(set(cu['statuses']))}) |")
+    return "\n".join(lines)
+
+
+def html(title: str, intro: str, checks: list[Check], f: dict[str, Any],
+         rows: list[dict[str, Any]], ctx: dict[str, Any]) -> str:
+    w = f["windows"]
+    marks = {"warm-up ends": ctx["warmup"], "catalog update": f["catalog_update"]["at_s"],
+             "load stops": ctx["duration"]}
+    charts = [
+        line_chart("Recommendations latency per 10-s window (from the scheduled send)",
+                   {"p50": [(x["t"], x["p50"]) for x in w],
+                    "p99": [(x["t"], x["p99"]) for x in w]}, "ms", marks=marks,
+                   hline=(f"SLO p99 {ctx['slo'].p99_ms:g} ms", ctx["slo"].p99_ms)),
+        line_chart("Throughput per 10-s window",
+                   {"recommendations/s": [(x["t"], x["rps"]) for x in w],
+                    "event batches/s": [(x["t"], x["batches_per_s"]) for x in w]},
+                   "requests/s", marks=marks),
+        line_chart("RSS per process", {role: [(r["t"], r.get(f"rss_{role}", math.nan))
+                                              for r in rows] for role in ctx["roles"]},
+                   "MB", marks=marks),
+        line_chart("CPU per process", {role: [(r["t"], r.get(f"cpu_{role}", math.nan))
+                                              for r in rows] for role in ctx["roles"]},
+                   "% of one core", marks=marks),
+        line_chart("Stream backlog of the apply group",
+                   {"Redis XINFO (lag + pending)": [(r["t"], r["backlog_redis"]) for r in rows],
+                    "worker gauge (lag + pending)": [(r["t"], r["lag_metric"]) for r in rows]},
+                   "entries", marks=marks),
+    ]
+    check_rows = "".join(
+        f"<tr><td>{escape(c.name)}</td><td>{escape(c.target)}</td><td>{escape(c.value)}</td>"
+        f"<td class={'ok' if c.ok else 'fail'}>{'pass' if c.ok else 'FAIL'}</td></tr>"
+        for c in checks)
+    fig = figures_table(f, ctx).splitlines()[2:]
+    fig_rows = "".join("<tr>" + "".join(f"<td>{escape(cell.strip())}</td>" for cell in
+                                        line.strip("|").split(" | ")) + "</tr>" for line in fig)
+    kinds = "".join(f"<tr><td>{escape(k)}</td><td>{v['requests']:,}</td>"
+                    f"<td>{v['p50_ms']:.2f}</td><td>{v['p99_ms']:.2f}</td>"
+                    f"<td>{v['max_ms']:.1f}</td><td>{v['non_2xx']}</td></tr>"
+                    for k, v in f["by_kind"].items())
+    steps = "".join(f"<tr><td>{escape(n)}</td><td>{s:.1f} s</td><td>{escape(d)}</td></tr>"
+                    for n, s, d in ctx["steps"])
+    ramp = "".join(f"<tr><td>{s['connections']}</td><td>{s['rps']:,.0f}</td>"
+                   f"<td>{s['p50_ms']:.2f}</td><td>{s['p99_ms']:.2f}</td><td>{s['errors']}</td>"
+                   "</tr>" for s in ctx["ramp"])
+    verdict = "all SLOs met" if all(c.ok for c in checks) else "SLOs missed"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:1em auto;padding:0 1em}}
+table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;
+padding:3px 8px;text-align:left;vertical-align:top}}.ok{{color:#2a2}}.fail{{color:#c22;
+font-weight:bold}}</style></head><body>
+<h1>{escape(title)}: {verdict}</h1><p>{escape(intro)}</p>
+<h2>SLOs</h2><table><tr><th>SLO</th><th>target</th><th>measured</th><th></th></tr>
+{check_rows}</table>
+<h2>Plots</h2>{"".join(f"<div>{c}</div>" for c in charts)}
+<h2>Figures</h2><table>{fig_rows}</table>
+<h2>Latency by kind of request (ms, from the scheduled send)</h2>
+<table><tr><th>kind</th><th>requests</th><th>p50</th><th>p99</th><th>max</th><th>non-2xx</th>
+</tr>{kinds}</table>
+<h2>Maximum throughput ramp (closed loop, recommendations mix)</h2>
+<table><tr><th>connections</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th></tr>
+{ramp}</table>
+<h2>Set-up</h2><table>{steps}</table>
+<h2>Command</h2><pre>{escape(ctx["command"])}</pre>
+</body></html>"""
+
+
+def write(out: Path, title: str, intro: str, checks: list[Check], f: dict[str, Any],
+          rows: list[dict[str, Any]], ctx: dict[str, Any]) -> None:
+    """report.html, summary.json and summary.md into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(html(title, intro, checks, f, rows, ctx))
+    summary = {"checks": [c.__dict__ for c in checks], "figures": f, "samples": rows,
+               "context": {k: v for k, v in ctx.items() if k != "slo"}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json))
+    (out / "summary.md").write_text(f"# {title}\n\n{intro}\n\n{table(checks)}\n\n"
+                                    f"{figures_table(f, ctx)}\n")
+
+
+def _json(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    return str(o)

@@ -1,0 +1,97 @@
+"""Once a second, in a thread of the orchestrator: each process's RSS and CPU, the stream
+worker's lag gauges (its /metrics) and the apply group's backlog read from Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .system import TENANT, System, scrape
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """VmRSS of a live process in MB (NaN once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    m = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+    return int(m[1]) / 1024 if m else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def lag_gauges(metrics: dict[str, float]) -> tuple[float, float, float]:
+    """(apply lag + pending, archive lag + pending, events applied) from the worker's
+    metrics; NaN when absent."""
+    def get(name: str, group: str) -> float:
+        return metrics.get(f'{name}{{tenant="{TENANT}",group="{group}"}}', float("nan"))
+
+    apply_ = get("endcap_stream_lag_entries", "apply") + get("endcap_stream_pending_entries",
+                                                             "apply")
+    archive = get("endcap_stream_lag_entries", "archive") + get(
+        "endcap_stream_pending_entries", "archive")
+    applied = metrics.get('endcap_stream_events_total{outcome="applied"}', float("nan"))
+    return apply_, archive, applied
+
+
+class Sampler(threading.Thread):
+    """Rows of {t, wall, rss_<role>, cpu_<role> (% of a core), lag_metric, lag_archive_metric,
+    backlog_redis, applied} every ``every`` s, ``t`` from :attr:`t0` (perf_counter)."""
+
+    def __init__(self, system: System, every: float = 1.0) -> None:
+        super().__init__(name="stability-sampler", daemon=True)
+        self.system, self.every = system, every
+        self.rows: list[dict[str, Any]] = []
+        self.t0 = time.perf_counter()
+        self._halt = threading.Event()
+        self._pids = system.pids()
+        self._metrics = f"http://127.0.0.1:{system.metrics_port}/metrics"
+
+    def run(self) -> None:
+        client = self.system.redis_client()
+        last = {r: (time.perf_counter(), cpu_seconds(p)) for r, p in self._pids.items()}
+        try:
+            next_at = time.perf_counter()
+            while not self._halt.is_set():
+                self.rows.append(self._row(client, last))
+                next_at += self.every
+                self._halt.wait(max(0.0, next_at - time.perf_counter()))
+        finally:
+            client.close()
+
+    def _row(self, client: Any, last: dict[str, tuple[float, float]]) -> dict[str, Any]:
+        now = time.perf_counter()
+        row: dict[str, Any] = {"t": now - self.t0, "wall": time.time()}
+        for role, pid in self._pids.items():
+            row[f"rss_{role}"] = rss_mb(pid)
+            cpu = cpu_seconds(pid)
+            t_prev, c_prev = last[role]
+            row[f"cpu_{role}"] = 100 * (cpu - c_prev) / max(1e-6, now - t_prev)
+            last[role] = (now, cpu)
+        try:
+            row["lag_metric"], row["lag_archive_metric"], row["applied"] = lag_gauges(
+                scrape(self._metrics))
+        except Exception:  # a failed scrape is a gap in the plot, not a failed run
+            row["lag_metric"] = row["lag_archive_metric"] = row["applied"] = float("nan")
+        try:
+            row["backlog_redis"] = self.system.backlog(client)
+        except Exception:
+            row["backlog_redis"] = float("nan")
+        return row
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
