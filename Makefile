@@ -95,7 +95,7 @@ proto: install
 	$(BIN)/python -m endcap.grpc.build
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache deploy/tools/node_modules
 
 # The quality benchmark (bench/README.md): endcap against the open-source peers. Installs
 # the `bench` extra, then RecTools without its numpy<2 pin and LightFM through a legacy
