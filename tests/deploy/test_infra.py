@@ -150,6 +150,47 @@ def test_cloudformation_passes_cfn_lint() -> None:
     assert_clean(proc)
 
 
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref X -> {"Ref": "X"})."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    assert isinstance(node, yaml.MappingNode)
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def test_template_agrees_with_the_image() -> None:
+    """What lint cannot see across files: the archive's POSIX user is the image's user,
+    the ALB checks /readyz on the port the image's api listens on, and each task runs a
+    role the CLI has."""
+    template = yaml.load((DEPLOY / "aws" / "endcap.yaml").read_text(), Loader=_CfnLoader)
+    res = template["Resources"]
+    uid = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE.read_text(), re.M)
+    assert uid is not None
+    posix = res["ArchiveAccessPoint"]["Properties"]["PosixUser"]
+    assert (posix["Uid"], posix["Gid"]) == uid.groups()
+    tg = res["ApiTargetGroup"]["Properties"]
+    assert tg["HealthCheckPath"] == "/readyz" and tg["Port"] == 8000
+    exposed = re.search(r"^EXPOSE (.+)$", DOCKERFILE.read_text(), re.M)
+    assert exposed is not None
+    for name in ("ApiTask", "StreamTask", "TrainTask"):
+        (container,) = res[name]["Properties"]["ContainerDefinitions"]
+        for mapping in container.get("PortMappings", []):
+            assert str(mapping["ContainerPort"]) in exposed.group(1).split(), name
+        command = " ".join(container["Command"])
+        assert re.search(r"\b(serve|stream|train)\b", command), (name, command)
+        secrets = {s["Name"] for s in container["Secrets"]}
+        assert secrets == {"ENDCAP_STORE_URL"}, (name, secrets)
+
+
 def test_templates_fit_an_inline_deploy() -> None:
     """`aws cloudformation deploy` takes at most 51,200 bytes without an S3 bucket
     (deploy.sh uploads through TEMPLATE_BUCKET when set)."""
