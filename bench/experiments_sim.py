@@ -1,13 +1,15 @@
 """Experiments simulation (issue 6): does the report's decision rule pick the better variant?
 
-    .venv/bin/python bench/experiments_sim.py [--runs 20] [--served-runs 5] [--day 200]
-        [--max-shoppers 2000] [--offline-max 400000] [--seed 1] [--json out.json] [--quick]
+    .venv/bin/python bench/experiments_sim.py [--served-runs 20] [--runs 20] [--look 1000]
+        [--horizon 10000] [--concurrency 8] [--seed 1] [--json out.json] [--quick]
 
 A simulated shop built from the UCI Online Retail data, served by one real
 ``endcap serve`` (file store in a temp dir, 127.0.0.1):
 
 * **Training data.** The items and every event before the cutoff (the last 30 days of the
-  data are held out) are loaded into one tenant, and ``endcap train --no-embed`` runs once.
+  data are held out), shifted in time so that the cutoff is now (the shop's history ends
+  as the experiments begin), are loaded into one tenant; ``endcap train --no-embed`` runs
+  once.
 * **Shoppers.** The customers who bought both before and after the cutoff. A shopper's
   truth is the set of items they really bought after the cutoff, each with its real
   quantity and price. Every simulated visit gets a fresh user id; it first replays the
@@ -22,27 +24,24 @@ A simulated shop built from the UCI Online Retail data, served by one real
 * **Ground truth.** Before the runs, each strategy's expected revenue per shopper is
   computed exactly from the click model over all test shoppers, from the lists the
   strategy returns through a plain (non-experiment) pod.
-* **A/B.** Pod variants control = bestsellers, treatment = for_you, 50/50. Each run is a
-  new experiment (its id is in the assignment hash, so every split differs). Shoppers
-  come in seeded random order, in "days" of ``--day`` visits; after each day the report is
-  read, and the run stops when the primary comparison (revenue per shopper) is
-  significant. The sign of the lift is the pick. No decision within ``--max-shoppers``
-  counts as a failure. The pool is cycled (re-shuffled) when a run needs more visits
-  than there are customers: each visit is a new shopper id.
-* **A/A.** Both variants bestsellers, the same procedure to the full budget; a run with
-  a significant comparison at any look is a false positive.
+* **A/B.** Pod variants control = bestsellers, treatment = for_you, 50/50, the report's
+  defaults (revenue per shopper, each purchase line capped at the 0.99 quantile of line
+  revenue in the 30 days before the start, mde 0.10) and a declared horizon
+  ``max_shoppers`` (``--horizon``). Each run is a new experiment (its id is in the
+  assignment hash, so every split differs). Shoppers come in seeded random order,
+  ``--concurrency`` visits in flight; after every ``--look`` visits the report is read
+  (``GET /v1/experiments/{id}/report``), and the run stops when the report's
+  ``decision`` is no longer ``continue``: ``winner:<variant>`` (the pick) or
+  ``no_difference`` at the horizon (a failure for an A/B). The pool is cycled
+  (re-shuffled) when a run needs more visits than there are customers: each visit is a
+  new shopper id.
+* **A/A.** Both variants bestsellers, the same procedure; a ``winner`` is a false
+  positive, ``no_difference`` at the horizon the right answer.
 
-Two ways to run the decision rule:
-
-* **Offline** (``--runs``, to ``--offline-max`` visits): the lists each test shopper got
-  from the server's plain pods, the same visit order, a random 50/50 split, the click
-  model sampled per position, and the report's own :class:`AlwaysValid` fed cumulative
-  per-arm summaries after each day. This is the 20-run result: a decision takes tens of
-  thousands of visits here, far more than the served path can do in minutes.
-* **Served** (``--served-runs``, to ``--max-shoppers`` visits): every visit through
-  ``endcap serve`` and the experiment's report. A check that the served report measures
-  what the offline model assumes (per-variant revenue per shopper, no SRM, p-values);
-  about 13 ms a visit on 2 cores (measured end to end, not broken down).
+Served runs are the bar. ``--runs`` also replays the decision rule offline (no HTTP: the
+lists each test shopper got from the server's plain pods, the click model sampled per
+position, a random 50/50 split, the report's own :class:`AlwaysValid` with the same mde
+and line cap after every look, the same horizon), a cheap cross-check of the served runs.
 
 The bar (issue 6): the right pick in at least 19 of 20 runs, and no significant A/A
 difference in at least 18 of 20.
@@ -81,6 +80,9 @@ CLICK_TRUTH, CLICK_OTHER = 0.6, 0.02
 BUY_TRUTH, BUY_OTHER = 0.5, 0.05
 BATCH = 1_000
 STRATEGIES = {"bestsellers": "bestsellers", "for_you": "for_you"}
+#: The experiments' alpha and mde: the report's defaults.
+ALPHA, MDE = 0.05, 0.10
+CAP_QUANTILE = 0.99
 
 
 def examine(k: int) -> float:
@@ -100,25 +102,33 @@ class Run:
     kind: str
     run: int
     experiment: str
-    shoppers: int = 0
-    days: int = 0
+    #: visits made, and the exposed shoppers at the look that decided (the report's)
+    visits: int = 0
+    shoppers: int | None = None
+    looks: int = 0
+    decision: str = "continue"
     p_value: float | None = None
     lift: float | None = None
-    significant: bool = False
     pick: str | None = None
     correct: bool | None = None
     srm: bool = False
+    revenue_cap: float | None = None
+    tau: float | None = None
     seconds: float = 0.0
+    #: of which reading the report (it reads the whole event log every time)
+    report_seconds: float = 0.0
     per_variant: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def judged(res: Run, kind: str, better: str, t0: float) -> Run:
-    """``res`` with its pick (an A/B's significant lift's sign) and whether it is right."""
-    if kind == "ab" and res.significant and res.lift is not None:
-        res.pick = "for_you" if res.lift > 0 else "bestsellers"
+def judged(res: Run, better: str, t0: float) -> Run:
+    """``res`` with its pick (the report's winner) and whether it is right: the truly
+    better variant for an A/B, no difference for an A/A."""
+    if res.decision.startswith("winner:"):
+        res.pick = res.decision.removeprefix("winner:")
+    if res.kind == "ab":
         res.correct = res.pick == better
-    elif kind == "ab":
-        res.correct = False
+    else:
+        res.correct = res.decision == "no_difference"
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -128,8 +138,12 @@ def judged(res: Run, kind: str, better: str, t0: float) -> Run:
 
 def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str, float], str,
                                         float | None]:
-    """Load items and pre-cutoff events into a new tenant; the test shoppers."""
+    """Load items and pre-cutoff events (shifted so the cutoff is now) into a new
+    tenant; the test shoppers; the line-revenue cap the report will compute."""
+    import msgspec
+
     from endcap.cli.demo import load_shop
+    from endcap.experiments.report import revenue_cap
     from endcap.pods.model import Pod
     from endcap.sampledata.online_retail import load_online_retail
     from endcap.sampledata.shop import SampleShop
@@ -140,7 +154,9 @@ def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str,
     shop = load_online_retail()
     last = max(float(e.timestamp) for e in shop.events)  # type: ignore[arg-type]
     cutoff = last - HOLD_OUT_DAYS * 86_400
-    before = [e for e in shop.events if float(e.timestamp) < cutoff]  # type: ignore[arg-type]
+    shift = time.time() - 60 - cutoff  # the history ends a minute ago
+    before = [msgspec.structs.replace(e, timestamp=float(e.timestamp) + shift)  # type: ignore[arg-type]
+              for e in shop.events if float(e.timestamp) < cutoff]  # type: ignore[arg-type]
     after = [e for e in shop.events if float(e.timestamp) >= cutoff]  # type: ignore[arg-type]
     price = {it.id: float(it.price or 0.0) for it in shop.items}
 
@@ -170,7 +186,8 @@ def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str,
             new = await create_tenant(store, TENANT, "experiments simulation")
             await load_shop(store, TENANT, SampleShop(shop.items, before, ""), progress=False)
             for name, strategy in STRATEGIES.items():
-                await store.put_pod(TENANT, Pod(id=f"plain-{name}", strategy=strategy))
+                await store.put_pod(TENANT, Pod(id=f"plain-{name}",
+                                                strategy=strategy))  # type: ignore[arg-type]
             await store.put_pod(TENANT, Pod(id=POD, strategy="bestsellers"))
             return {"public": new.public_key, "secret": new.secret_token}
         finally:
@@ -178,14 +195,13 @@ def build_shop(store_url: str) -> tuple[dict[str, str], list[Shopper], dict[str,
 
     keys = asyncio.run(load())
     info = (f"{len(shop.items):,} items; {len(before):,} events before the cutoff "
-            f"({time.strftime('%Y-%m-%d', time.gmtime(cutoff))}) loaded; "
+            f"({time.strftime('%Y-%m-%d', time.gmtime(cutoff))}, shifted to now) loaded; "
             f"{len(shoppers):,} test shoppers (bought before and after it), "
             f"{sum(len(s.truth) for s in shoppers):,} held-out (shopper, item) purchases")
-    # The report's revenue cap for an experiment starting at the cutoff: the 0.99
-    # quantile of per-buyer revenue in the 30 days before it (report.revenue_cap).
-    from endcap.experiments.report import revenue_cap
-
-    cap = revenue_cap(before, cutoff, 0.99)
+    # The report's line cap for an experiment starting now, before any simulated
+    # purchase: the 0.99 quantile of line revenue in the 30 days before (the served
+    # reports compute their own, which later runs' simulated purchases also enter).
+    cap = revenue_cap(before, cutoff + shift + 60, CAP_QUANTILE)
     return keys, shoppers, price, info, cap
 
 
@@ -222,27 +238,34 @@ class Clock:
         return self.t
 
 
-def post_events(pub: httpx.Client, events: list[dict[str, object]]) -> None:
+async def post_events(pub: httpx.AsyncClient, events: list[dict[str, object]]) -> None:
     for i in range(0, len(events), BATCH):
-        r = pub.post("/v1/events", json=events[i:i + BATCH])
+        r = await pub.post("/v1/events", json=events[i:i + BATCH])
         r.raise_for_status()
         body = r.json()
         if body.get("rejected"):
             sys.exit(f"events rejected: {json.dumps(body)[:500]}")
 
 
-def replay_views(pub: httpx.Client, visits: list[tuple[str, Shopper]], clock: Clock) -> None:
-    post_events(pub, [{"event_id": f"{sid}-v{k}", "type": "view", "user_id": sid,
-                       "item_id": item, "timestamp": clock()}
-                      for sid, s in visits for k, item in enumerate(s.history)])
+def views(visits: list[tuple[str, Shopper]], clock: Clock) -> list[dict[str, object]]:
+    return [{"event_id": f"{sid}-v{k}", "type": "view", "user_id": sid, "item_id": item,
+             "timestamp": clock()} for sid, s in visits for k, item in enumerate(s.history)]
 
 
-def recommend(pub: httpx.Client, pod: str, sid: str) -> dict[str, object]:
-    r = pub.get(f"/v1/pods/{pod}/recommendations",
-                params={"user_id": sid, "num_results": NUM_RESULTS})
-    r.raise_for_status()
-    out: dict[str, object] = r.json()
-    return out
+async def recommend_all(pub: httpx.AsyncClient, pod: str, sids: list[str], concurrency: int
+                        ) -> list[dict[str, object]]:
+    """One recommendations request per shopper, ``concurrency`` in flight; in order."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(sid: str) -> dict[str, object]:
+        async with gate:
+            r = await pub.get(f"/v1/pods/{pod}/recommendations",
+                              params={"user_id": sid, "num_results": NUM_RESULTS})
+        r.raise_for_status()
+        out: dict[str, object] = r.json()
+        return out
+
+    return list(await asyncio.gather(*(one(sid) for sid in sids)))
 
 
 def expected_revenue(items: list[str], s: Shopper, price: dict[str, float]) -> float:
@@ -282,37 +305,51 @@ def behave(rng: random.Random, sid: str, body: dict[str, object], s: Shopper,
     return out
 
 
-def ground_truth(pub: httpx.Client, shoppers: list[Shopper], price: dict[str, float],
-                 clock: Clock) -> tuple[dict[str, float], dict[str, list[list[str]]]]:
-    """Each strategy's exact expected revenue per shopper under the click model, and the
-    list it shows each shopper."""
+async def ground_truth(pub: httpx.AsyncClient, shoppers: list[Shopper],
+                       price: dict[str, float], clock: Clock, cap: float | None,
+                       concurrency: int
+                       ) -> tuple[dict[str, float], dict[str, list[list[str]]]]:
+    """Each strategy's exact expected revenue per shopper under the click model (and
+    with each line capped at ``cap``, as the report tests it), and the list it shows
+    each shopper."""
     visits = [(f"gt-{s.customer}", s) for s in shoppers]
-    replay_views(pub, visits, clock)
-    time.sleep(0.5)
+    await post_events(pub, views(visits, clock))
+    await asyncio.sleep(0.5)
     out: dict[str, float] = {}
     lists: dict[str, list[list[str]]] = {}
     for name in STRATEGIES:
-        total = 0.0
-        lists[name] = []
-        for sid, s in visits:
-            body = recommend(pub, f"plain-{name}", sid)
-            items = [str(r["id"]) for r in body["results"]]  # type: ignore[attr-defined]
-            lists[name].append(items)
-            total += expected_revenue(items, s, price)
-        out[name] = total / len(visits)
+        bodies = await recommend_all(pub, f"plain-{name}", [sid for sid, _ in visits],
+                                     concurrency)
+        lists[name] = [[str(r["id"]) for r in b["results"]]  # type: ignore[attr-defined]
+                       for b in bodies]
+        out[name] = statistics.fmean(expected_revenue(items, s, price)
+                                     for items, (_, s) in zip(lists[name], visits,
+                                                              strict=True))
+        out[f"{name}_capped"] = statistics.fmean(
+            expected_revenue(items, capped(s, cap), price)
+            for items, (_, s) in zip(lists[name], visits, strict=True))
         out[f"{name}_empty_lists"] = float(sum(not x for x in lists[name]))
     return out, lists
+
+
+def capped(s: Shopper, cap: float | None) -> Shopper:
+    """``s`` with each held-out line's revenue capped at ``cap`` (as unit price)."""
+    if cap is None:
+        return s
+    return Shopper(s.customer, s.history,
+                   {i: (q, min(q * p, cap) / q) for i, (q, p) in s.truth.items()})
 
 
 # --- the decision rule offline: same statistics, same click model, no HTTP ----------
 
 def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[str, float],
-            lists: dict[str, list[list[str]]], day: int, budget: int,
-            better: str, cap: float | None = None) -> Run:
+            lists: dict[str, list[list[str]]], look: int, horizon: int, better: str,
+            cap: float | None) -> Run:
     """One run of the report's decision rule without the server: the lists each
     shopper got from the server, visits drawn as in the served runs, a 50/50 split, the
-    click model sampled per position, and :class:`AlwaysValid` fed the cumulative
-    per-arm summaries after every day (the report's daily looks)."""
+    click model sampled per position, each line capped at ``cap``, and
+    :class:`AlwaysValid` (mde as the report's) fed the cumulative per-arm summaries
+    after every look, to the same horizon."""
     import numpy as np
 
     from endcap.experiments.stats import AlwaysValid, Summary
@@ -329,30 +366,27 @@ def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[s
                 p[i, k] = examine(k) * (CLICK_TRUTH * BUY_TRUTH if hit
                                         else CLICK_OTHER * BUY_OTHER)
                 q, pr = s.truth[item] if hit else (1, price.get(item, 0.0))
-                v[i, k] = q * pr
+                v[i, k] = q * pr if cap is None else min(q * pr, cap)
         prob.append(p)
         value.append(v)
     rng = np.random.default_rng([seed, n, 0 if kind == "ab" else 1])
     sums = np.zeros((2, 3))  # per arm: n, sum, sum of squares
-    tracker = AlwaysValid()
+    tracker = AlwaysValid(mde_relative=MDE)
     res = Run(kind, n, f"offline-{kind}-{n}")
     order = np.empty(0, dtype=np.int64)
     t0 = time.perf_counter()
-    while res.shoppers < budget:
-        size = min(day, budget - res.shoppers)
-        while len(order) < size:
+    while True:
+        while len(order) < look:
             order = np.concatenate([order, rng.permutation(len(shoppers))])
-        today, order = order[:size], order[size:]
-        arm = (rng.random(size) < 0.5).astype(np.int64)
-        u = rng.random((size, NUM_RESULTS))
+        today, order = order[:look], order[look:]
+        arm = (rng.random(look) < 0.5).astype(np.int64)
+        u = rng.random((look, NUM_RESULTS))
         for a in (0, 1):
             idx = today[arm == a]
             rev = ((u[arm == a] < prob[a][idx]) * value[a][idx]).sum(axis=1)
-            if cap is not None:  # as the report tests revenue per shopper
-                rev = np.minimum(rev, cap)
             sums[a] += (len(idx), rev.sum(), (rev * rev).sum())
-        res.shoppers += size
-        res.days += 1
+        res.visits += look
+        res.looks += 1
         summ = []
         for a in (0, 1):
             m, tot, sq = sums[a]
@@ -361,30 +395,41 @@ def offline(kind: str, n: int, seed: int, shoppers: list[Shopper], price: dict[s
             summ.append(Summary(int(m), mean, var))
         res.p_value = tracker.update(summ[1], summ[0])
         res.lift = summ[1].mean / summ[0].mean - 1 if summ[0].mean else None
-        if res.p_value <= 0.05:
-            res.significant = True
-            if kind == "ab":
-                break
-    return judged(res, kind, better, t0)
+        if res.p_value <= ALPHA:  # as report._decide for two arms
+            res.decision = "winner:" + (arms[1] if summ[1].mean > summ[0].mean else arms[0])
+            if kind == "aa":
+                res.decision = "winner:" + ("b" if summ[1].mean > summ[0].mean else "a")
+            break
+        if res.visits >= horizon:
+            res.decision = "no_difference"
+            break
+    res.shoppers = res.visits
+    res.tau, res.revenue_cap = tracker.tau, cap
+    return judged(res, better, t0)
 
 
-# --- experiments ----------------------------------------------------------------------
+# --- experiments through the server -----------------------------------------------------
 
-def new_experiment(sec: httpx.Client, exp_id: str, variants: list[dict[str, object]],
-                   previous: str | None) -> None:
+async def new_experiment(sec: httpx.AsyncClient, exp_id: str,
+                         variants: list[dict[str, object]], previous: str | None,
+                         horizon: int) -> None:
     if previous is not None:
-        sec.post(f"/v1/experiments/{previous}/stop").raise_for_status()
-    body = {"pod_id": POD, "variants": variants, "primary_metric": "revenue_per_shopper"}
-    r = sec.put(f"/v1/experiments/{exp_id}" + ("?replace=1" if previous else ""), json=body)
+        (await sec.post(f"/v1/experiments/{previous}/stop")).raise_for_status()
+    body = {"pod_id": POD, "variants": variants, "primary_metric": "revenue_per_shopper",
+            "max_shoppers": horizon}
+    r = await sec.put(f"/v1/experiments/{exp_id}" + ("?replace=1" if previous else ""),
+                      json=body)
     if r.status_code != 201:
         sys.exit(f"PUT experiment {exp_id}: {r.status_code} {r.text}")
-    sec.post(f"/v1/experiments/{exp_id}/start").raise_for_status()
+    (await sec.post(f"/v1/experiments/{exp_id}/start")).raise_for_status()
 
 
-def run_one(kind: str, n: int, seed: int, args: argparse.Namespace, pub: httpx.Client,
-            sec: httpx.Client, shoppers: list[Shopper], price: dict[str, float],
-            clock: Clock, previous: str | None, better: str | None) -> Run:
-    exp_id = f"{kind}-s{seed}-r{n}"
+async def served(kind: str, n: int, args: argparse.Namespace, pub: httpx.AsyncClient,
+                 sec: httpx.AsyncClient, shoppers: list[Shopper], price: dict[str, float],
+                 clock: Clock, previous: str | None, better: str) -> Run:
+    """One experiment through the server, read every ``args.look`` visits until the
+    report's decision is not ``continue``."""
+    exp_id = f"{kind}-s{args.seed}-r{n}"
     if kind == "ab":
         variants: list[dict[str, object]] = [
             {"id": "bestsellers", "share": 0.5, "strategy": "bestsellers"},
@@ -392,181 +437,196 @@ def run_one(kind: str, n: int, seed: int, args: argparse.Namespace, pub: httpx.C
     else:
         variants = [{"id": "a", "share": 0.5, "strategy": "bestsellers"},
                     {"id": "b", "share": 0.5, "strategy": "bestsellers"}]
-    new_experiment(sec, exp_id, variants, previous)
-    rng = random.Random(f"{seed}-{kind}-{n}")
+    await new_experiment(sec, exp_id, variants, previous, args.horizon)
+    rng = random.Random(f"{args.seed}-{kind}-{n}")
     order: list[Shopper] = []
     res = Run(kind, n, exp_id)
     t0 = time.perf_counter()
     rep: dict[str, object] = {}
-    while res.shoppers < args.max_shoppers:
-        size = min(args.day, args.max_shoppers - res.shoppers)
-        while len(order) < size:
+    while res.visits < 2 * args.horizon:  # a guard: the horizon ends every run before
+        while len(order) < args.look:
             more = list(shoppers)
             rng.shuffle(more)
             order.extend(more)
-        today, order = order[:size], order[size:]
-        visits = [(f"{kind}{seed}.{n}.{res.shoppers + k}-{s.customer}", s)
+        today, order = order[:args.look], order[args.look:]
+        visits = [(f"{kind}{args.seed}.{n}.{res.visits + k}-{s.customer}", s)
                   for k, s in enumerate(today)]
         if kind == "ab":  # bestsellers does not read the history: A/A skips the replay
-            replay_views(pub, visits, clock)
+            await post_events(pub, views(visits, clock))
+        bodies = await recommend_all(pub, POD, [sid for sid, _ in visits], args.concurrency)
         events: list[dict[str, object]] = []
-        for sid, s in visits:
-            events += behave(rng, sid, recommend(pub, POD, sid), s, price, clock)
-        post_events(pub, events)
-        res.shoppers += size
-        res.days += 1
-        r = sec.get(f"/v1/experiments/{exp_id}/report")
+        for (sid, s), body in zip(visits, bodies, strict=True):
+            events += behave(rng, sid, body, s, price, clock)
+        await post_events(pub, events)
+        res.visits += len(visits)
+        t = time.perf_counter()
+        r = await sec.get(f"/v1/experiments/{exp_id}/report")
         r.raise_for_status()
         rep = r.json()
+        res.report_seconds += time.perf_counter() - t
+        res.looks += 1
         comp = rep["comparisons"][0]  # type: ignore[index]
-        res.p_value, res.lift = comp["p_value"], comp["lift"]
+        res.p_value, res.lift, res.tau = comp["p_value"], comp["lift"], comp["tau"]
         res.srm = bool(rep["sample_ratio_mismatch"])
-        if comp["significant"]:
-            res.significant = True
-            if kind == "ab":
-                break  # the decision rule stops the A/B; A/A runs on, counting any look
+        res.decision = str(rep["decision"])
+        res.revenue_cap = rep["revenue_cap"]  # type: ignore[assignment]
+        if res.decision != "continue":
+            res.shoppers = rep["decided_shoppers"]  # type: ignore[assignment]
+            break
     res.per_variant = {v["id"]: {"shoppers": v["shoppers"], "revenue": v["revenue"],
                                  "revenue_per_shopper": v["revenue_per_shopper"],
                                  "conversion_rate": v["conversion_rate"]}
                        for v in rep.get("variants", [])}  # type: ignore[attr-defined]
-    return judged(res, kind, better, t0)
+    return judged(res, better, t0)
 
+
+# --- output ---------------------------------------------------------------------------
 
 def fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+HEADER = ("| run | decision | correct | shoppers at stop | visits | lift | always-valid p "
+          "| line cap | s |\n|---|---|---|---|---|---|---|---|---|")
+
+
 def row(res: Run) -> str:
-    ok = ("yes" if res.correct else "NO") if res.kind == "ab" else (
-        "FP" if res.significant else "ok")
-    return (f"{res.kind} {res.run:3d} | {res.shoppers:7,d} | {res.days:4d} | "
-            f"{fmt(res.lift, '+.1%'):>7} | {fmt(res.p_value, '.4f')} | "
-            f"{res.pick or '-':11} | {ok:3} | {'!' if res.srm else '-'} | {res.seconds:.1f}")
-
-
-HEADER = "kind run | shoppers | days |    lift | p      | pick        | ok  | SRM | s"
+    ok = "yes" if res.correct else "**NO**"
+    return (f"| {res.kind} {res.run} | {res.decision} | {ok} | "
+            f"{fmt(res.shoppers, ',d')} | {res.visits:,} | {fmt(res.lift, '+.1%')} | "
+            f"{fmt(res.p_value, '.4f')} | {fmt(res.revenue_cap, '.0f')} | "
+            f"{res.seconds:.0f} |{' SRM!' if res.srm else ''}")
 
 
 def totals(runs: list[Run]) -> dict[str, object]:
     ab = [r for r in runs if r.kind == "ab"]
     aa = [r for r in runs if r.kind == "aa"]
-    taken = [r.shoppers for r in ab if r.significant]
+    taken = [r.shoppers for r in ab if r.decision.startswith("winner:") and r.shoppers]
+    aa_taken = [r.shoppers for r in aa if r.shoppers]
     return {
         "correct_picks": sum(bool(r.correct) for r in ab), "ab_runs": len(ab),
-        "no_decision": sum(not r.significant for r in ab),
-        "aa_false_positives": sum(r.significant for r in aa), "aa_runs": len(aa),
-        "aa_shoppers": aa[0].shoppers if aa else None,
+        "no_decision": sum(not r.decision.startswith("winner:") for r in ab),
+        "aa_no_difference": sum(bool(r.correct) for r in aa), "aa_runs": len(aa),
+        "aa_shoppers_median": statistics.median(aa_taken) if aa_taken else None,
         "shoppers_median": statistics.median(taken) if taken else None,
         "shoppers_min": min(taken) if taken else None,
         "shoppers_max": max(taken) if taken else None,
         "srm_flags": sum(r.srm for r in runs),
+        "seconds": round(sum(r.seconds for r in runs)),
+        "report_seconds": round(sum(r.report_seconds for r in runs)),
     }
 
 
 def say(label: str, t: dict[str, object]) -> None:
-    print(f"{label}: correct picks {t['correct_picks']}/{t['ab_runs']} (no decision "
-          f"{t['no_decision']}), A/A false positives {t['aa_false_positives']}/"
-          f"{t['aa_runs']} (at {t['aa_shoppers']} shoppers each), shoppers to a decision: "
+    print(f"{label}: A/B correct picks {t['correct_picks']}/{t['ab_runs']} (no winner "
+          f"{t['no_decision']}); A/A no difference {t['aa_no_difference']}/{t['aa_runs']} "
+          f"(median {t['aa_shoppers_median']} shoppers); A/B shoppers to a winner: "
           f"median {t['shoppers_median']}, range {t['shoppers_min']}-{t['shoppers_max']}; "
-          f"SRM flags {t['srm_flags']}", flush=True)
+          f"SRM flags {t['srm_flags']}; {t['seconds']} s of runs, "
+          f"{t['report_seconds']} s of them reading reports", flush=True)
+
+
+async def serve_all(args: argparse.Namespace, url: str, keys: dict[str, str],
+                    shoppers: list[Shopper], price: dict[str, float], cap: float | None,
+                    out: dict[str, object]) -> None:
+    limits = httpx.Limits(max_connections=args.concurrency + 2)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers={
+            "Authorization": f"Bearer {keys['public']}"}) as pub, httpx.AsyncClient(
+            base_url=url, timeout=300, headers={
+                "Authorization": f"Bearer {keys['secret']}"}) as sec:
+        clock = Clock()
+        t = time.perf_counter()
+        truth, lists = await ground_truth(pub, shoppers, price, clock, cap, args.concurrency)
+        better = max(STRATEGIES, key=lambda s: truth[s])
+        out.update(expected_revenue_per_shopper=truth, better=better)
+        print(f"expected revenue per shopper (exact, click model, {len(shoppers):,} "
+              f"shoppers): " + ", ".join(f"{s} {truth[s]:.3f}" for s in STRATEGIES)
+              + f"; truly better: {better} "
+              f"({truth['for_you'] / truth['bestsellers'] - 1:+.1%} for for_you); with "
+              f"lines capped at {cap}: " + ", ".join(
+                  f"{s} {truth[s + '_capped']:.3f}" for s in STRATEGIES)
+              + f"; empty for_you lists: {truth['for_you_empty_lists']:.0f} "
+              f"[{time.perf_counter() - t:.0f} s]", flush=True)
+
+        if args.runs:
+            print(f"\nOFFLINE decision rule (report statistics, a look every {args.look} "
+                  f"visits, horizon {args.horizon:,})\n{HEADER}")
+            off: list[Run] = []
+            for kind in ("ab", "aa"):
+                for n in range(args.runs):
+                    off.append(offline(kind, n, args.seed, shoppers, price, lists,
+                                       args.look, args.horizon, better, cap))
+                    print(row(off[-1]), flush=True)
+            out.update(offline_runs=[asdict(r) for r in off], offline_totals=totals(off))
+            say("offline", totals(off))
+
+        print(f"\nSERVED through endcap serve (report read every {args.look} visits, "
+              f"horizon {args.horizon:,} shoppers, {args.concurrency} visits in flight)\n"
+              f"{HEADER}")
+        runs: list[Run] = []
+        previous: str | None = None
+        for n in range(args.served_runs):  # interleaved: a cut-short run has both kinds
+            for kind in ("ab", "aa"):
+                res = await served(kind, n, args, pub, sec, shoppers, price, clock,
+                                   previous, better)
+                previous = res.experiment
+                runs.append(res)
+                print(row(res), flush=True)
+                out.update(served_runs=[asdict(r) for r in runs], served_totals=totals(runs))
+                if args.json:
+                    args.json.write_text(json.dumps(out, indent=2))
+        print()
+        if args.runs:
+            say("offline", out["offline_totals"])  # type: ignore[arg-type]
+        say("served", totals(runs))
+        means = {v: statistics.mean(r.per_variant[v]["revenue_per_shopper"]
+                                    for r in runs if r.kind == "ab")
+                 for v in STRATEGIES} if any(r.kind == "ab" for r in runs) else {}
+        out["served_ab_revenue_per_shopper"] = means
+        print("served A/B report revenue per shopper (uncapped), mean over runs: "
+              + ", ".join(f"{v} {m:.3f}" for v, m in means.items()))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--day", type=int, default=200, help="visits between report reads")
-    ap.add_argument("--served-runs", type=int, default=5,
-                    help="served A/B and A/A runs each (slow: about 13 ms a visit)")
-    ap.add_argument("--max-shoppers", type=int, default=2000,
-                    help="visits per served run at most")
-    ap.add_argument("--offline-max", type=int, default=400_000,
-                    help="visits per offline run at most")
+    ap.add_argument("--served-runs", type=int, default=20,
+                    help="served A/B and A/A runs each")
+    ap.add_argument("--runs", type=int, default=20,
+                    help="offline replays of the decision rule, A/B and A/A each (0: none)")
+    ap.add_argument("--look", type=int, default=1_000, help="visits between report reads")
+    ap.add_argument("--horizon", type=int, default=10_000,
+                    help="the experiments' declared max_shoppers")
+    ap.add_argument("--concurrency", type=int, default=8, help="visits in flight")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--no-cap", action="store_true",
-                    help="offline: test uncapped revenue per shopper (the report caps it "
-                         "at the 0.99 quantile of buyers' revenue before the start)")
     ap.add_argument("--json", type=Path, help="write every run and the totals here")
     ap.add_argument("--quick", action="store_true",
-                    help="3 offline and 2 served runs each, 100,000 and 600 visits at most")
+                    help="2 served and 5 offline runs each, horizon 3,000")
     args = ap.parse_args()
     if args.quick:
-        args.runs, args.served_runs = 3, 2
-        args.max_shoppers, args.offline_max = 600, 100_000
+        args.runs, args.served_runs, args.horizon = 5, 2, 3_000
     wall = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="endcap-exp-sim-"))
     store_url = f"file://{tmp / 'store'}"
     t = time.perf_counter()
     keys, shoppers, price, info, cap = build_shop(store_url)
-    if args.no_cap:
-        cap = None
     print(info)
-    print(f"revenue cap (0.99 quantile of buyers' revenue in the 30 days before the "
-          f"cutoff, as the report computes it before a start): {cap}")
+    print(f"line revenue cap (0.99 quantile of purchase-line revenue in the 30 days "
+          f"before the first start, as the report computes it): {cap}")
     print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
     t = time.perf_counter()
     cli("train", "--store", store_url, "--no-embed")
     print(f"trained in {time.perf_counter() - t:.0f} s", flush=True)
     proc, url = start_server(store_url, tmp / "server.log")
-    pub = httpx.Client(base_url=url, timeout=60,
-                       headers={"Authorization": f"Bearer {keys['public']}"})
-    sec = httpx.Client(base_url=url, timeout=120,
-                       headers={"Authorization": f"Bearer {keys['secret']}"})
-    clock = Clock()
+    out: dict[str, object] = {
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "setup": info, "line_cap_at_first_start": cap}
     try:
-        t = time.perf_counter()
-        truth, lists = ground_truth(pub, shoppers, price, clock)
-        better = max(STRATEGIES, key=lambda s: truth[s])
-        print(f"expected revenue per shopper (exact, click model, {len(shoppers):,} "
-              f"shoppers): " + ", ".join(f"{s} {truth[s]:.3f}" for s in STRATEGIES)
-              + f"; truly better: {better} "
-              f"({truth['for_you'] / truth['bestsellers'] - 1:+.1%} for for_you); "
-              f"empty for_you lists: {truth['for_you_empty_lists']:.0f} "
-              f"[{time.perf_counter() - t:.0f} s]", flush=True)
-
-        print(f"\nOFFLINE decision rule (report statistics, daily looks of {args.day}, "
-              f"at most {args.offline_max:,} visits a run)\n{HEADER}")
-        off: list[Run] = []
-        for kind in ("ab", "aa"):
-            for n in range(args.runs):
-                off.append(offline(kind, n, args.seed, shoppers, price, lists, args.day,
-                                   args.offline_max, better, cap))
-                print(row(off[-1]), flush=True)
-        off_totals = totals(off)
-
-        print(f"\nSERVED through endcap serve (report read every {args.day} visits, at "
-              f"most {args.max_shoppers:,} visits a run)\n{HEADER}")
-        runs: list[Run] = []
-        previous: str | None = None
-        for kind in ("ab", "aa"):
-            for n in range(args.served_runs):
-                res = run_one(kind, n, args.seed, args, pub, sec, shoppers, price, clock,
-                              previous, better)
-                previous = res.experiment
-                runs.append(res)
-                print(row(res), flush=True)
-        served = totals(runs)
-        means = {v: statistics.mean(r.per_variant[v]["revenue_per_shopper"]
-                                    for r in runs if r.kind == "ab")
-                 for v in STRATEGIES} if runs else {}
-        print()
-        say("offline", off_totals)
-        say("served", served)
-        print("served A/B report revenue per shopper, mean over runs: "
-              + ", ".join(f"{v} {m:.3f}" for v, m in means.items()))
-        wall_s = round(time.perf_counter() - wall, 1)
-        print(f"wall {wall_s:.0f} s")
+        asyncio.run(serve_all(args, url, keys, shoppers, price, cap, out))
+        out["wall_seconds"] = round(time.perf_counter() - wall, 1)
+        print(f"wall {out['wall_seconds']:.0f} s")
         if args.json:
-            args.json.write_text(json.dumps({
-                "args": {k: (str(v) if isinstance(v, Path) else v)
-                         for k, v in vars(args).items()},
-                "setup": info, "expected_revenue_per_shopper": truth, "better": better,
-                "offline_runs": [asdict(r) for r in off], "offline_totals": off_totals,
-                "served_runs": [asdict(r) for r in runs], "served_totals": served,
-                "served_ab_revenue_per_shopper": means, "wall_seconds": wall_s},
-                indent=2))
+            args.json.write_text(json.dumps(out, indent=2))
     finally:
-        pub.close()
-        sec.close()
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
