@@ -84,9 +84,10 @@ def test_rules_are_valid_and_lint_clean() -> None:
     check(tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal", *RULE_FILES)
 
 
-def test_rule_unit_tests_pass() -> None:
-    out = check(tool("promtool"), "test", "rules", *RULE_TESTS)
-    assert out.count("SUCCESS") == len(RULE_TESTS), out
+@pytest.mark.parametrize("path", RULE_TESTS, ids=[p.name for p in RULE_TESTS])
+def test_rule_unit_tests_pass(path: Path) -> None:
+    out = check(tool("promtool"), "test", "rules", path)
+    assert "SUCCESS" in out, out
 
 
 def test_every_alert_is_shown_to_fire_and_to_stay_quiet() -> None:
