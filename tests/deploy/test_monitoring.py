@@ -301,8 +301,7 @@ def test_used_metrics_helper() -> None:
 
 def test_every_metric_queried_is_defined_by_the_code() -> None:
     defined = defined_metrics()
-    assert {"endcap_api_requests_total", "endcap_api_request_duration_seconds_bucket",
-            "endcap_stream_lag_entries"} <= defined, "the scan of src/endcap finds nothing"
+    assert len(defined) > 20, f"the scan of src/endcap finds too little: {defined}"
     recorded = {r["record"] for r in rules() if "record" in r}
     exprs = [str(r["expr"]) for r in rules()] + dashboard_exprs()
     used = set().union(*(used_metrics(e) for e in exprs))
