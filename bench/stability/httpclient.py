@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 #: A transport error (refused, reset, closed mid-response) is recorded as this status.
 TRANSPORT_ERROR = 0
@@ -26,12 +27,20 @@ def request_bytes(method: str, path: str, host: str, headers: dict[str, str],
 
 
 class Connection:
-    """One keep-alive connection; :meth:`send` reconnects once it has been closed."""
+    """One keep-alive connection; :meth:`send` reconnects once it has been closed.
+
+    Like a browser, it does not reuse a connection idle for longer than ``IDLE_REUSE``
+    (below uvicorn's 5-s keep-alive timeout), and it sends a request again on a fresh
+    connection when a reused one turns out to have been closed by the server before any
+    byte of the answer came back."""
+
+    IDLE_REUSE = 4.0
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self._used = 0.0
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
@@ -44,10 +53,19 @@ class Connection:
     async def send(self, raw: bytes) -> tuple[int, bytes]:
         """Write ``raw`` and read the whole response: (status, body). Raises OSError or
         asyncio.IncompleteReadError on a transport failure (the connection is closed)."""
+        if self._writer is not None and time.perf_counter() - self._used > self.IDLE_REUSE:
+            self.close()
         if self._writer is None or self._reader is None:
-            reader, writer = await self._connect()
-        else:
-            reader, writer = self._reader, self._writer
+            return await self._exchange(*await self._connect(), raw)
+        try:
+            return await self._exchange(self._reader, self._writer, raw)
+        except (ConnectionError, asyncio.IncompleteReadError) as e:
+            if isinstance(e, asyncio.IncompleteReadError) and e.partial:
+                raise  # the server had begun to answer: not a stale connection
+            return await self._exchange(*await self._connect(), raw)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        raw: bytes) -> tuple[int, bytes]:
         try:
             writer.write(raw)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -60,6 +78,7 @@ class Connection:
         except BaseException:
             self.close()
             raise
+        self._used = time.perf_counter()
         if close:
             self.close()
         return status, body

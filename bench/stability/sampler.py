@@ -36,15 +36,20 @@ def cpu_seconds(pid: int) -> float:
 def lag_gauges(metrics: dict[str, float]) -> tuple[float, float, float]:
     """(apply lag + pending, archive lag + pending, events applied) from the worker's
     metrics; NaN when absent."""
-    def get(name: str, group: str) -> float:
-        return metrics.get(f'{name}{{tenant="{TENANT}",group="{group}"}}', float("nan"))
+    found: dict[tuple[str, str], float] = {}
+    for key, value in metrics.items():
+        name, _, labels = key.partition("{")
+        if name in ("endcap_stream_lag_entries", "endcap_stream_pending_entries"):
+            got = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+            if got.get("tenant") == TENANT:
+                found[(name, got.get("group", ""))] = value
 
-    apply_ = get("endcap_stream_lag_entries", "apply") + get("endcap_stream_pending_entries",
-                                                             "apply")
-    archive = get("endcap_stream_lag_entries", "archive") + get(
-        "endcap_stream_pending_entries", "archive")
+    def backlog(group: str) -> float:
+        return (found.get(("endcap_stream_lag_entries", group), float("nan"))
+                + found.get(("endcap_stream_pending_entries", group), float("nan")))
+
     applied = metrics.get('endcap_stream_events_total{outcome="applied"}', float("nan"))
-    return apply_, archive, applied
+    return backlog("apply"), backlog("archive"), applied
 
 
 class Sampler(threading.Thread):
