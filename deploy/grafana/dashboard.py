@@ -132,7 +132,7 @@ def build() -> Layout:
            "(0.1%). 1 spends the 30-day budget in 30 days; the page fires at 14.4.")
     d.stat("Latency burn rate (1h)", "none",
            [("job:endcap_api_recommendation_slow:ratio_rate1h / 0.01", "{{job}}")],
-           "Share of recommendation requests slower than 25 ms over the last hour, divided "
+           "Share of recommendation requests slower than 20 ms over the last hour, divided "
            "by the error budget (1%). The page fires at 14.4.")
     d.stat("Requests in flight", "short",
            [(f"sum by (job) (endcap_api_inflight_requests{{{API}}})", "{{job}}")],

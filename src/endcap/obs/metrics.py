@@ -15,8 +15,8 @@ from prometheus_client.registry import Collector
 
 from endcap.store.local_cache import LocalCache
 
-LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1,
-                   0.25, 0.5, 1.0, 2.5)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.025, 0.05,
+                   0.1, 0.25, 0.5, 1.0, 2.5)
 #: Distinct pod label values kept before the rest are counted as "other".
 MAX_POD_LABELS = 200
 
