@@ -124,7 +124,9 @@ def test_events_and_their_effect(api: Api) -> None:
     assert (again.accepted, again.duplicated, again.rejected) == (0, 1, 0)
 
     # The view is in the shopper's history at once, over gRPC and over HTTP alike.
-    after = api.recs.GetRecommendations(request, metadata=api.auth, timeout=5)
+    after, call = api.recs.GetRecommendations.with_call(
+        request, metadata=(*api.auth, ("x-request-id", "trace-42")), timeout=5)
+    assert ("x-request-id", "trace-42") in call.trailing_metadata()  # as the HTTP header
     assert [(r.id, r.strategy) for r in after.results][:1] == [("teapot", "recently_viewed")]
     http = api.http.get("/v1/pods/recent/recommendations", params={"session_id": "s1"}).json()
     assert [r["id"] for r in http["results"]] == [r.id for r in after.results]
@@ -172,6 +174,7 @@ def test_errors(api: Api) -> None:
     err = rpc_error(lambda: recs(rpb.GetRecommendationsRequest(pod_id="gone"),
                                  metadata=api.auth, timeout=5))
     assert err.code() == grpc.StatusCode.NOT_FOUND and err.details() == "unknown pod 'gone'"
+    assert {"x-request-id", "endcap-error-code"} <= dict(err.trailing_metadata()).keys()
     err = rpc_error(lambda: recs(rpb.GetRecommendationsRequest(pod_id="recent",
                                                                item_ids=["nope"]),
                                  metadata=api.auth, timeout=5))

@@ -118,22 +118,26 @@ class Caller:
         token = request_id.set(rid)
         status = 500
         try:
-            await context.send_initial_metadata(((REQUEST_ID_HEADER, rid),))
             with self._span(rid) as set_status:
                 try:
                     header = _text(metadata.get("authorization")) or ""
                     cred = await check_authorization(self._state, header, "public")
                     result = await run(cred)
                     status = 200
+                    set_status(status)
+                    # in the trailers: sending initial metadata of its own costs an
+                    # extra write per call (a sixth of the server's time per request)
+                    context.set_trailing_metadata(((REQUEST_ID_HEADER, rid),))
                     return result
                 except EndcapError as e:
                     status = e.status
                     set_status(status)
                     await context.abort(CODES.get(e.status, grpc.StatusCode.UNKNOWN),
-                                        e.message, _trailers(e))
+                                        e.message, ((REQUEST_ID_HEADER, rid), *_trailers(e)))
                 except Exception:
                     log.exception("unhandled error on gRPC %s", self._route)
-                    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+                    await context.abort(grpc.StatusCode.INTERNAL, "internal error",
+                                        ((REQUEST_ID_HEADER, rid),))
         finally:
             request_id.reset(token)
             self._latency.observe(time.perf_counter() - start)
@@ -168,13 +172,15 @@ def recommendations_message(body: dict[str, Any]) -> rpb.GetRecommendationsRespo
     """The HTTP response body as a message."""
     pod = body["pod"]
     strategy = pod["strategy"]
-    return rpb.GetRecommendationsResponse(
+    message = rpb.GetRecommendationsResponse(
         pod=rpb.PodSummary(id=pod["id"], display_name=pod["display_name"],
                            strategy=[strategy] if isinstance(strategy, str) else strategy),
         result_id=body["result_id"], variant=body["variant"],
-        model_version=body["model_version"],
-        results=[rpb.Recommendation(**r) for r in body["results"]],
-        total=body["total"], degraded=body["degraded"])
+        model_version=body["model_version"], total=body["total"], degraded=body["degraded"])
+    add = message.results.add  # half the cost of building a list of messages
+    for result in body["results"]:
+        add(**result)
+    return message
 
 
 #: EVENT_TYPE_ADD_TO_CART -> "add_to_cart", and so on.
