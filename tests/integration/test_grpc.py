@@ -4,6 +4,8 @@ client (the generated stubs): the same answers, errors and state as over HTTP.""
 from __future__ import annotations
 
 import contextlib
+import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +69,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     url = f"file://{tmp / 'store'}"
     shop = create_tenant(url, "shop")
     grpc_port = free_port()
-    server = Server(url, tmp / "server.log", ENDCAP_GRPC_PORT=str(grpc_port)).start()
+    server = Server(url, tmp / "server.log", ENDCAP_GRPC_PORT=str(grpc_port),
+                    ENDCAP_DRAIN_SECONDS="2").start()
     try:
         with serve_grpc(server, shop, grpc_port) as api:
             yield api
@@ -200,6 +203,24 @@ def test_errors(api: Api) -> None:
     secret = (("authorization", f"Bearer {api.tenant.secret_token}"),)
     assert recs(rpb.GetRecommendationsRequest(pod_id="recent"), metadata=secret,
                 timeout=5).pod.id == "recent"
+
+
+def test_sigterm_drains(api: Api) -> None:
+    """SIGTERM: health turns NOT_SERVING at once while calls are still answered, then
+    the process exits cleanly. It stops the module's server: keep it the module's last
+    test that uses ``api``."""
+    assert api.server.proc is not None
+    health = health_pb2_grpc.HealthStub(api.channel)
+    api.server.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while health.Check(health_pb2.HealthCheckRequest(), timeout=5).status != \
+            health_pb2.HealthCheckResponse.NOT_SERVING:
+        assert time.monotonic() < deadline, "health still SERVING 5 s after SIGTERM"
+        time.sleep(0.05)
+    reply = api.recs.GetRecommendations(rpb.GetRecommendationsRequest(pod_id="recent"),
+                                        metadata=api.auth, timeout=5)
+    assert reply.pod.id == "recent"  # draining: still answering
+    assert api.server.proc.wait(timeout=30) == 0
 
 
 def test_store_outage(tmp_path: Path, start_server: Callable[..., Server]) -> None:
