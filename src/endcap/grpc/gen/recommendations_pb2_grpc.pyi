@@ -5,7 +5,10 @@ The recommendations API over gRPC: the same request and answer as
 GET /v1/pods/{pod_id}/recommendations (DESIGN.md, "Data model").
 
 Authenticate with the tenant's public key in the `authorization` metadata,
-"Bearer <key>", exactly as over HTTP; the key selects the tenant.
+"Bearer <key>", exactly as over HTTP; the key selects the tenant. The trailing
+metadata carries the request id (`x-request-id`: the caller's, if it sent one, else
+a new one; it is in the server's logs) and, on an error, the HTTP API's error code
+(`endcap-error-code`) and the field to fix (`endcap-field`).
 """
 
 from collections import abc as _abc
