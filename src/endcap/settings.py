@@ -65,6 +65,11 @@ class ServeSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     embeddings_retries: Annotated[int, Meta(ge=0, le=10)] = 3
     embeddings_batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
 
+    def __post_init__(self) -> None:
+        if self.grpc_port and self.grpc_port == self.port:
+            raise ValueError(f"ENDCAP_GRPC_PORT={self.grpc_port}: the HTTP port; give gRPC "
+                             "a port of its own (or 0: no gRPC)")
+
 
 _ENV_PREFIX = "ENDCAP_"
 #: ``ENDCAP_*`` variables that belong to other roles or tools, not to ``endcap serve``.
@@ -82,8 +87,8 @@ def load_settings(overrides: Mapping[str, Any], env: Mapping[str, str] | None = 
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return msgspec.convert(raw, ServeSettings, strict=False)
-    except msgspec.ValidationError:
-        problems = setting_errors(raw)
+    except msgspec.ValidationError as e:
+        problems = setting_errors(raw) or [str(e)]  # else settings that clash
     raise SystemExit("endcap: bad settings:\n" + "\n".join(f"  {p}" for p in problems))
 
 
@@ -108,4 +113,4 @@ def setting_errors(raw: Mapping[str, Any]) -> list[str]:
             if choices:
                 problem += f" (one of: {', '.join(map(str, choices))})"
             problems.append(f"{name}={value!r}: {problem}")
-    return problems or ["invalid settings"]
+    return problems
