@@ -67,8 +67,8 @@ class ServeSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     def __post_init__(self) -> None:
         if self.grpc_port and self.grpc_port == self.port:
-            raise ValueError(f"ENDCAP_GRPC_PORT={self.grpc_port}: the HTTP port; give gRPC "
-                             "a port of its own (or 0: no gRPC)")
+            raise ValueError(f"ENDCAP_GRPC_PORT and ENDCAP_PORT are both {self.port}: give "
+                             "gRPC a port of its own (or 0: no gRPC)")
 
 
 _ENV_PREFIX = "ENDCAP_"

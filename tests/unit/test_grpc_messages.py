@@ -52,5 +52,7 @@ def test_recommendations_message() -> None:
 def test_grpc_port_setting() -> None:
     assert load_settings({}, env={}).grpc_port == 0  # off unless asked for
     assert load_settings({"grpc_port": 50051}, env={}).grpc_port == 50051
-    with pytest.raises(SystemExit, match="ENDCAP_GRPC_PORT=8000: the HTTP port"):
-        load_settings({"port": 8000}, env={"ENDCAP_GRPC_PORT": "8000"})
+    for flags, env in (({"port": 8001}, {"ENDCAP_GRPC_PORT": "8001"}),
+                       ({}, {"ENDCAP_GRPC_PORT": "8000"})):  # the default HTTP port
+        with pytest.raises(SystemExit, match="ENDCAP_GRPC_PORT and ENDCAP_PORT are both 80"):
+            load_settings(flags, env=env)
