@@ -67,11 +67,13 @@ class GetRecommendationsRequest(_message.Message):
     """1 to 100; unset: the pod's own number."""
     @_builtins.property
     def item_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Seed items (HTTP: item_id, repeatable), e.g. the product on the page or the cart."""
+        """Seed items (HTTP: item_id, repeatable), e.g. the product on the page or the cart.
+        As over HTTP, the same parser reads them: a comma separates ids within a value.
+        """
 
     @_builtins.property
     def exclude(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Items never to return (HTTP: exclude)."""
+        """Items never to return (HTTP: exclude; commas separate ids here too)."""
 
     @_builtins.property
     def filters(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
