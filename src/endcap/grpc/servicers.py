@@ -8,6 +8,7 @@ validation, its messages, idempotency, durability and the metrics are the HTTP A
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -138,6 +139,9 @@ class Caller:
                     log.exception("unhandled error on gRPC %s", self._route)
                     await context.abort(grpc.StatusCode.INTERNAL, "internal error",
                                         ((REQUEST_ID_HEADER, rid),))
+        except asyncio.CancelledError:
+            status = 499  # the client cancelled, or its deadline passed: not a 5xx
+            raise
         finally:
             request_id.reset(token)
             self._latency.observe(time.perf_counter() - start)
