@@ -66,6 +66,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     a("--keep", action="store_true", help="keep the work directory (Redis dir, shop, archive)")
     a("--settle", type=float, default=5.0,
       help="seconds sampled after the backlog drained, for the plots (default 5)")
+    a("--profile", action="store_true",
+      help="record the api with py-spy during the open loop (py-spy must be on PATH): "
+           "api-profile.txt, collapsed stacks")
     a("--seed", type=int, default=1)
     a("--slo-p99-ms", type=float, default=20.0)
     a("--slo-effect-p99-ms", type=float, default=100.0)
@@ -152,6 +155,9 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
     ramp: list[dict[str, Any]] = []
     if args.rate:
         rate, max_rps, how = args.rate, float("nan"), "not measured: --rate given"
+        # the ramp warms the api's caches; without it, 3 s of closed loop do
+        cfg = {**base, "mode": "max", "connections": [4], "step_seconds": 3.0}
+        loadgen(system, cfg, "warm-up", timeout=120)
     else:
         print("measuring the maximum throughput (closed loop)", file=sys.stderr)
         cfg = {**base, "mode": "max", "connections": [int(c) for c in args.ramp.split(",")],
@@ -176,13 +182,24 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
     api0, stream0 = scrape(api_metrics), scrape(stream_metrics)
     sampler = Sampler(system)
     sampler.start()
+    spy = None
+    if args.profile:
+        spy = subprocess.Popen(
+            ["py-spy", "record", "--pid", str(system.children["api"].pid), "--format", "raw",
+             "--rate", "200", "--duration", str(int(duration) + 2), "--output",
+             str(out / "api-profile.txt"), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=(system.logs / "py-spy.log").open("ab"))
     print(f"open loop: {rate:,.0f} rec/s for {duration:.0f} s", file=sys.stderr)
     try:
         gen, gen_cpu = loadgen(system, cfg, "run", timeout=duration + 180)
-        drained = drain(system)
+        # the generator exits once every answer is in: this long after the last send
+        exit_gap = time.time() - (gen["start_wall"] + duration)
+        drained = {**drain(system), "exit_after_last_send_s": exit_gap}
         time.sleep(args.settle)  # a few more samples: the plots show the system settled
     finally:
         sampler.stop()
+        if spy is not None:
+            spy.wait(timeout=60)
     api1, stream1 = scrape(api_metrics), scrape(stream_metrics)
     rows = sampler.rows
     for r in rows:
@@ -232,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
         loadgen_main(Path(args.loadgen))
         return 0
+    if args.profile and not shutil.which("py-spy"):
+        print("--profile needs py-spy on PATH (pip install py-spy)", file=sys.stderr)
+        return 2
     if not shutil.which("redis-server"):
         print("redis-server not found: `make install` installs it (Debian package "
               "redis-server)", file=sys.stderr)

@@ -69,7 +69,9 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], y_label
         if x0 <= x <= x1:
             out.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{TOP}" y2="{TOP + ph}" '
                        'stroke="#888" stroke-dasharray="4 3"/>')
-            out.append(f'<text x="{px(x) + 3:.1f}" y="{TOP + 12 + 12 * i}" fill="#555">'
+            right = px(x) > LEFT + 0.8 * pw  # label on the left of a line near the edge
+            out.append(f'<text x="{px(x) + (-3 if right else 3):.1f}" y="{TOP + 12 + 12 * i}" '
+                       f'text-anchor="{"end" if right else "start"}" fill="#555">'
                        f'{escape(name)}</text>')
     if hline:
         y = py(hline[1])
