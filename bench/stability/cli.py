@@ -79,8 +79,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def loadgen(system: System, cfg: dict[str, Any], name: str, timeout: float
-            ) -> tuple[dict[str, Any], float]:
+def loadgen(system: System, cfg: dict[str, Any], name: str, timeout: float,
+            sampler: Sampler | None = None) -> tuple[dict[str, Any], float]:
     """Run the load generator in its own process (on CPU 1 when pinning): its summary
     and the share of a core it used."""
     base = system.work / name
@@ -91,6 +91,8 @@ def loadgen(system: System, cfg: dict[str, Any], name: str, timeout: float
         proc = subprocess.Popen([*pin(1 if system.pin else None), sys.executable, str(ENTRY),
                                  "--loadgen", str(base.with_suffix(".cfg.json"))],
                                 stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    if sampler is not None:
+        sampler.loadgen_pid = proc.pid
     t0, deadline = time.perf_counter(), time.monotonic() + timeout
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
             stdout=subprocess.DEVNULL, stderr=(system.logs / "py-spy.log").open("ab"))
     print(f"open loop: {rate:,.0f} rec/s for {duration:.0f} s", file=sys.stderr)
     try:
-        gen, gen_cpu = loadgen(system, cfg, "run", timeout=duration + 180)
+        gen, gen_cpu = loadgen(system, cfg, "run", timeout=duration + 180, sampler=sampler)
         # the generator exits once every answer is in: this long after the last send
         exit_gap = time.time() - (gen["start_wall"] + duration)
         drained = {**drain(system), "exit_after_last_send_s": exit_gap}

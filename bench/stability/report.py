@@ -138,6 +138,9 @@ def figures(data: dict[str, np.ndarray], gen: dict[str, Any], rows: list[dict[st
         f["rss"][role] = {"base_mb": b, "end_mb": e, "growth": g, "peak_mb": peak,
                           "cpu_mean_pct": float(np.nanmean(cpu)) if cpu else float("nan")}
     f["rss_window_s"] = span
+    others = [r["cpu_others"] for r in rows if 1 <= r["t"] <= duration and "cpu_others" in r]
+    f["cpu_others_mean_pct"] = float(np.nanmean(others)) if others else float("nan")
+    f["cpu_others_max_pct"] = float(np.nanmax(others)) if others else float("nan")
     f["generator"] = {"late_ms": gen["generator_late_ms"],
                       "connections_opened": gen["connections_opened"],
                       "cpu_mean_pct": ctx.get("loadgen_cpu_pct")}
@@ -243,6 +246,9 @@ def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
     lines.append(f"| load generator | sent late p99 {g['late_ms']['p99']:.2f} ms, max "
                  f"{g['late_ms']['max']:.1f} ms; {g['connections_opened']} connections; CPU "
                  f"{g['cpu_mean_pct'] or 0:.0f} % of a core |")
+    lines.append(f"| other processes on the machine (not this run's) | CPU mean "
+                 f"{f['cpu_others_mean_pct']:.0f} %, max {f['cpu_others_max_pct']:.0f} % of a "
+                 "core, over the load |")
     cu = f["catalog_update"]
     lines.append(f"| catalog update at {cu['at_s']:.0f} s | PUT {cu['items_put']} items: "
                  f"HTTP {cu['put_status']} in {cu['put_ms']:.0f} ms; then {cu['patched']} "
@@ -267,8 +273,9 @@ def html(title: str, intro: str, checks: list[Check], f: dict[str, Any],
         line_chart("RSS per process", {role: [(r["t"], r.get(f"rss_{role}", math.nan))
                                               for r in rows] for role in ctx["roles"]},
                    "MB", marks=marks),
-        line_chart("CPU per process", {role: [(r["t"], r.get(f"cpu_{role}", math.nan))
-                                              for r in rows] for role in ctx["roles"]},
+        line_chart("CPU per process (others: every other process on the machine)",
+                   {role: [(r["t"], r.get(f"cpu_{role}", math.nan)) for r in rows]
+                    for role in [*ctx["roles"], "loadgen", "others"]},
                    "% of one core", marks=marks),
         line_chart("Stream backlog of the apply group",
                    {"Redis XINFO (lag + pending)": [(r["t"], r["backlog_redis"]) for r in rows],

@@ -52,9 +52,17 @@ def lag_gauges(metrics: dict[str, float]) -> tuple[float, float, float]:
     return backlog("apply"), backlog("archive"), applied
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    vals = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(vals) - vals[3] - vals[4], sum(vals)
+
+
 class Sampler(threading.Thread):
-    """Rows of {t, wall, rss_<role>, cpu_<role> (% of a core), lag_metric, lag_archive_metric,
-    backlog_redis, applied} every ``every`` s, ``t`` from :attr:`t0` (perf_counter)."""
+    """Rows of {t, wall, rss_<role>, cpu_<role> (% of a core), cpu_loadgen, cpu_others
+    (every other process on the machine: the neighbours of a shared box), lag_metric,
+    lag_archive_metric, backlog_redis, applied} every ``every`` s, ``t`` from :attr:`t0`
+    (perf_counter)."""
 
     def __init__(self, system: System, every: float = 1.0) -> None:
         super().__init__(name="stability-sampler", daemon=True)
@@ -64,27 +72,51 @@ class Sampler(threading.Thread):
         self._halt = threading.Event()
         self._pids = system.pids()
         self._metrics = f"http://127.0.0.1:{system.metrics_port}/metrics"
+        #: the load generator, once it runs (its CPU is sampled too)
+        self.loadgen_pid: int | None = None
 
     def run(self) -> None:
         client = self.system.redis_client()
         last = {r: (time.perf_counter(), cpu_seconds(p)) for r, p in self._pids.items()}
+        last_machine = machine_ticks()
         try:
             next_at = time.perf_counter()
             while not self._halt.is_set():
-                self.rows.append(self._row(client, last))
+                row = self._row(client, last)
+                ticks = machine_ticks()
+                busy = 100 * (ticks[0] - last_machine[0]) / max(1, ticks[1] - last_machine[1])
+                last_machine = ticks
+                ours = sum(v for k, v in row.items() if k.startswith("cpu_"))
+                # the machine's busy share of all CPUs, in % of one core, less ours
+                own = self._own_cpu(last)
+                row["cpu_others"] = (max(0.0, busy * (os.cpu_count() or 1) - ours - own)
+                                     if self.rows else float("nan"))  # the 1st: no interval
+                self.rows.append(row)
                 next_at += self.every
                 self._halt.wait(max(0.0, next_at - time.perf_counter()))
         finally:
             client.close()
 
+    def _own_cpu(self, last: dict[str, tuple[float, float]]) -> float:
+        """This orchestrator's own share (sampler, scrapes), in % of a core."""
+        now, cpu = time.perf_counter(), time.process_time()
+        t_prev, c_prev = last.get("self", (now, cpu))
+        last["self"] = (now, cpu)
+        return 100 * (cpu - c_prev) / max(1e-6, now - t_prev) if now > t_prev else 0.0
+
     def _row(self, client: Any, last: dict[str, tuple[float, float]]) -> dict[str, Any]:
         now = time.perf_counter()
         row: dict[str, Any] = {"t": now - self.t0, "wall": time.time()}
-        for role, pid in self._pids.items():
-            row[f"rss_{role}"] = rss_mb(pid)
+        pids = dict(self._pids)
+        if self.loadgen_pid is not None:
+            pids["loadgen"] = self.loadgen_pid
+        for role, pid in pids.items():
+            if role != "loadgen":
+                row[f"rss_{role}"] = rss_mb(pid)
             cpu = cpu_seconds(pid)
-            t_prev, c_prev = last[role]
-            row[f"cpu_{role}"] = 100 * (cpu - c_prev) / max(1e-6, now - t_prev)
+            t_prev, c_prev = last.get(role, (now, cpu))
+            row[f"cpu_{role}"] = (100 * (cpu - c_prev) / max(1e-6, now - t_prev)
+                                  if now > t_prev else 0.0)
             last[role] = (now, cpu)
         try:
             row["lag_metric"], row["lag_archive_metric"], row["applied"] = lag_gauges(

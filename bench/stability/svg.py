@@ -79,6 +79,7 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], y_label
                    'stroke="#d62728" stroke-dasharray="6 3"/>')
         out.append(f'<text x="{LEFT + pw - 4}" y="{y - 3:.1f}" text-anchor="end" '
                    f'fill="#d62728">{escape(hline[0])}</text>')
+    legend_x = float(LEFT)
     for i, (name, s) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
         paths, cur = [], []
@@ -93,7 +94,8 @@ def line_chart(title: str, series: dict[str, list[tuple[float, float]]], y_label
         for p in paths:
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
                        f'points="{" ".join(p)}"/>')
-        lx = LEFT + i * 190  # the legend: one row between the title and the plot
+        lx = legend_x  # the legend: one row between the title and the plot
+        legend_x += 30 + 6.5 * len(name)
         out.append(f'<rect x="{lx}" y="{TOP - 16}" width="10" height="10" fill="{colour}"/>')
         out.append(f'<text x="{lx + 14}" y="{TOP - 7}">{escape(name)}</text>')
     out.append("</svg>")
