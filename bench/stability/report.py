@@ -103,7 +103,9 @@ def figures(data: dict[str, np.ndarray], gen: dict[str, Any], rows: list[dict[st
             f["by_kind"][k] = {"requests": int(m.sum()), "p50_ms": pct(lat[m], 50),
                                "p99_ms": pct(lat[m], 99),
                                "max_ms": float(lat[m].max()),
-                               "non_2xx": int(((status[m] < 200) | (status[m] > 299)).sum())}
+                               "non_2xx": int(((status[m] < 200) | (status[m] > 299)).sum()),
+                               "empty": int(((data["results"] == 0) & (status == 200) & m).sum())
+                               if k in REC_KINDS else 0}
     windows = _windows(data, rec, duration)
     f["worst_window_p99_ms"] = max((w["p99"] for w in windows if w["n"]), default=math.nan)
     f["statuses"] = {str(s): int(n) for s, n in zip(*np.unique(status, return_counts=True),
@@ -256,6 +258,15 @@ def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def kinds_table(f: dict[str, Any]) -> str:
+    rows = ["| request kind | requests | p50 ms | p99 ms | max ms | non-2xx | empty lists |",
+            "|---|---|---|---|---|---|---|"]
+    rows += [f"| {k} | {v['requests']:,} | {v['p50_ms']:.2f} | {v['p99_ms']:.2f} | "
+             f"{v['max_ms']:.1f} | {v['non_2xx']} | {v['empty']} |"
+             for k, v in f["by_kind"].items()]
+    return "\n".join(rows)
+
+
 def html(title: str, intro: str, checks: list[Check], f: dict[str, Any],
          rows: list[dict[str, Any]], ctx: dict[str, Any]) -> str:
     w = f["windows"]
@@ -291,7 +302,7 @@ def html(title: str, intro: str, checks: list[Check], f: dict[str, Any],
                                         line.strip("|").split(" | ")) + "</tr>" for line in fig)
     kinds = "".join(f"<tr><td>{escape(k)}</td><td>{v['requests']:,}</td>"
                     f"<td>{v['p50_ms']:.2f}</td><td>{v['p99_ms']:.2f}</td>"
-                    f"<td>{v['max_ms']:.1f}</td><td>{v['non_2xx']}</td></tr>"
+                    f"<td>{v['max_ms']:.1f}</td><td>{v['non_2xx']}</td><td>{v['empty']}</td></tr>"
                     for k, v in f["by_kind"].items())
     steps = "".join(f"<tr><td>{escape(n)}</td><td>{s:.1f} s</td><td>{escape(d)}</td></tr>"
                     for n, s, d in ctx["steps"])
@@ -311,7 +322,7 @@ font-weight:bold}}</style></head><body>
 <h2>Figures</h2><table>{fig_rows}</table>
 <h2>Latency by kind of request (ms, from the scheduled send)</h2>
 <table><tr><th>kind</th><th>requests</th><th>p50</th><th>p99</th><th>max</th><th>non-2xx</th>
-</tr>{kinds}</table>
+<th>empty lists</th></tr>{kinds}</table>
 <h2>Maximum throughput ramp (closed loop, recommendations mix)</h2>
 <table><tr><th>connections</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th></tr>
 {ramp}</table>
@@ -329,7 +340,7 @@ def write(out: Path, title: str, intro: str, checks: list[Check], f: dict[str, A
                "context": {k: v for k, v in ctx.items() if k != "slo"}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=_json))
     (out / "summary.md").write_text(f"# {title}\n\n{intro}\n\n{table(checks)}\n\n"
-                                    f"{figures_table(f, ctx)}\n")
+                                    f"{figures_table(f, ctx)}\n\n{kinds_table(f)}\n")
 
 
 def _json(o: Any) -> Any:
