@@ -224,7 +224,11 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
         "effect_hist_n": hd.get(float("inf"), 0.0),
         "events_accepted": api1.get(key, 0.0) - api0.get(key, 0.0),
         "server_statuses": {k: s1[k] - s0.get(k, 0.0) for k in sorted(s1)},
-        "loadgen_cpu_pct": gen_cpu, "steps": system.steps, "slo": slo,
+        "loadgen_cpu_pct": gen_cpu,
+        "api_routes": report.server_side(api0, api1, "endcap_api_request_duration_seconds",
+                                         "route"),
+        "api_store": report.server_side(api0, api1, "endcap_api_store_call_duration_seconds",
+                                        "op"), "steps": system.steps, "slo": slo,
         "model_version": system.model_version,
         "command": "python bench/stability " + shlex.join(sys.argv[1:])}
     f, checks = report.figures(data, gen, rows, ctx, slo)

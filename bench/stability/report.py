@@ -68,6 +68,33 @@ def buckets(metrics: dict[str, float], name: str) -> dict[float, float]:
     return out
 
 
+def labelled_hists(metrics: dict[str, float], name: str, label: str
+                   ) -> dict[str, dict[float, float]]:
+    """A labelled histogram's cumulative buckets by the label's value."""
+    out: dict[str, dict[float, float]] = {}
+    for k, v in metrics.items():
+        if not k.startswith(name + "_bucket{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', k))
+        if label in labels and "le" in labels:
+            out.setdefault(labels[label], {})[float(labels["le"])] = v
+    return out
+
+
+def server_side(before: dict[str, float], after: dict[str, float], name: str, label: str
+                ) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) and count per label value of a histogram over the run (the delta)."""
+    h0, h1 = labelled_hists(before, name, label), labelled_hists(after, name, label)
+    out = {}
+    for value, b1 in h1.items():
+        b0 = h0.get(value, {})
+        d = {le: c - b0.get(le, 0.0) for le, c in b1.items()}
+        if d.get(math.inf, 0.0) > 0:
+            out[value] = {"n": d[math.inf], "p50_ms": 1000 * hist_quantile(d, 0.5),
+                          "p99_ms": 1000 * hist_quantile(d, 0.99)}
+    return out
+
+
 def rss_growth(rows: list[dict[str, Any]], role: str, warmup: float, end: float,
                span: float) -> tuple[float, float, float]:
     """(base, end, growth): median RSS over ``span`` s after ``warmup`` against the median
@@ -148,6 +175,10 @@ def figures(data: dict[str, np.ndarray], gen: dict[str, Any], rows: list[dict[st
                       "cpu_mean_pct": ctx.get("loadgen_cpu_pct")}
     f["catalog_update"] = gen["catalog_update"]
     f["server_statuses"] = ctx.get("server_statuses")
+    # what the api measured itself (from its histograms; interpolated within buckets): the
+    # gap to the client's figures is time spent queued before the app saw the request
+    f["api_measured"] = {"routes": ctx.get("api_routes", {}),
+                         "store_calls": ctx.get("api_store", {})}
 
     # from the last scheduled send; when the backlog was already 0 as the generator exited,
     # the exit is the bound
@@ -248,6 +279,15 @@ def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
     lines.append(f"| load generator | sent late p99 {g['late_ms']['p99']:.2f} ms, max "
                  f"{g['late_ms']['max']:.1f} ms; {g['connections_opened']} connections; CPU "
                  f"{g['cpu_mean_pct'] or 0:.0f} % of a core |")
+    for title, key in (("api's own request latency (endcap_api_request_duration_seconds)",
+                        "routes"),
+                       ("api's store calls (endcap_api_store_call_duration_seconds)",
+                        "store_calls")):
+        got = f["api_measured"][key]
+        if got:
+            lines.append(f"| {title} | " + "; ".join(
+                f"{k}: p50 {v['p50_ms']:.2f} ms, p99 {v['p99_ms']:.2f} ms ({v['n']:,.0f})"
+                for k, v in sorted(got.items(), key=lambda kv: -kv[1]["n"])[:6]) + " |")
     lines.append(f"| other processes on the machine (not this run's) | CPU mean "
                  f"{f['cpu_others_mean_pct']:.0f} %, max {f['cpu_others_max_pct']:.0f} % of a "
                  "core, over the load |")
