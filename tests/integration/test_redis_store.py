@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from endcap.events.model import Event
-from endcap.store.redis import StoreUnavailable
+from endcap.pods.model import Pod
+from endcap.store.redis import RedisStore, StoreUnavailable
 from endcap.store.url import open_store
 from tests.conftest import unique_prefix
 from tests.redis_servers import RedisServer
@@ -111,5 +112,39 @@ def test_a_full_redis_refuses_writes_as_unavailable_and_still_serves_reads(
         finally:
             await client.config_set("maxmemory", "0")
         await store.close()
+
+    asyncio.run(go())
+
+
+def test_a_pod_changed_elsewhere_still_serves_while_redis_is_down(
+        redis: RedisServer) -> None:
+    """A change note from another replica drops this replica's cached pod; if the store
+    is down when the pod is next needed, the last known copy serves rather than a 503.
+    Syncing with no new change keeps what is cached (the last note is not re-applied)."""
+    async def go() -> None:
+        url = f"{redis.url}?prefix=stale&timeout=0.3&sync_seconds=0.05"
+        here, there = open_store(url), open_store(url)
+        assert isinstance(here, RedisStore)
+        await here.put_pod("t", Pod(id="top", strategy=["bestsellers"]))
+        assert (await here.get_pod("t", "top")) is not None
+        hits = here.cache.stats["pods"].hits
+        for _ in range(3):  # syncs with no new change: every lookup is a cache hit
+            await asyncio.sleep(0.06)
+            assert (await here.get_pod("t", "top")) is not None
+        assert here.cache.stats["pods"].hits == hits + 3
+
+        await there.put_pod("t", Pod(id="top", strategy=["trending"]))
+        await asyncio.sleep(0.06)
+        assert (await here.get_pod("t", "top")).strategy == ["trending"]  # type: ignore[union-attr]
+        await there.put_pod("t", Pod(id="top", strategy=["recently_viewed"]))
+        await asyncio.sleep(0.06)
+        await here.get_items("t", ["x"])  # syncs: the change note drops the cached pod
+        redis.stop()
+        stale = await here.get_pod("t", "top")
+        assert stale is not None and stale.strategy == ["trending"]
+        with pytest.raises(StoreUnavailable):  # a pod never seen cannot be made up
+            await here.get_pod("t", "other")
+        await here.close()
+        await there.close()
 
     asyncio.run(go())

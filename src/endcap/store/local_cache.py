@@ -41,6 +41,8 @@ class LocalCache:
         "items": CacheStats(), "pods": CacheStats(), "credentials": CacheStats()})
     _items: dict[tuple[str, str], Item | None] = field(default_factory=dict)
     _pods: dict[tuple[str, str], Pod | None] = field(default_factory=dict)
+    #: Pods dropped by a change note, kept to serve while the store is unreachable.
+    _stale_pods: dict[tuple[str, str], Pod | None] = field(default_factory=dict)
     _creds: dict[str, Credential] = field(default_factory=dict)
     _last_change: dict[str, bytes] = field(default_factory=dict)
     _next_sync: dict[str, float] = field(default_factory=dict)
@@ -108,7 +110,17 @@ class LocalCache:
         _bound(self._pods, MAX_PODS)  # type: ignore[arg-type]
 
     def forget_pod(self, tenant: str, pod_id: str) -> None:
-        self._pods.pop((tenant, pod_id), None)
+        self._drop_pod((tenant, pod_id))
+
+    def _drop_pod(self, key: tuple[str, str]) -> None:
+        if key in self._pods:
+            self._stale_pods[key] = self._pods.pop(key)
+            _bound(self._stale_pods, MAX_PODS)  # type: ignore[arg-type]
+
+    def stale_pod(self, tenant: str, pod_id: str) -> tuple[bool, Pod | None]:
+        """The last copy of a pod the cache dropped: (known, pod)."""
+        key = (tenant, pod_id)
+        return key in self._stale_pods, self._stale_pods.get(key)
 
     # -- invalidation -----------------------------------------------------------------------
 
@@ -125,20 +137,24 @@ class LocalCache:
     def invalidate(self, tenant: str, kind: str, what: str) -> None:
         """Apply one change note: ``items``/``pods`` with ids joined by 0x1f, or ``*``."""
         if what == "*":
-            table = self._items if kind == "items" else self._pods
-            for key in [k for k in table if k[0] == tenant]:
-                del table[key]
+            if kind == "items":
+                for key in [k for k in self._items if k[0] == tenant]:
+                    del self._items[key]
+            else:
+                for key in [k for k in self._pods if k[0] == tenant]:
+                    self._drop_pod(key)
             return
         for i in what.split("\x1f"):
             if kind == "items":
                 self._items.pop((tenant, i), None)
             else:
-                self._pods.pop((tenant, i), None)
+                self._drop_pod((tenant, i))
 
     def forget_tenant(self, tenant: str) -> None:
-        for table in (self._items, self._pods):
-            for key in [k for k in table if k[0] == tenant]:
-                del table[key]
+        for key in [k for k in self._items if k[0] == tenant]:
+            del self._items[key]
+        for key in [k for k in self._pods if k[0] == tenant]:
+            self._drop_pod(key)
 
 
 class CachedItems:

@@ -261,8 +261,8 @@ class RedisStore:
         if not entries or (entries[0][0] != last and last != b"0-0") \
                 or len(entries) > SYNC_BATCH:
             self.cache.forget_tenant(tenant)  # missed some changes: start afresh
-        else:
-            for _, fields in entries:
+        else:  # entries[0] is ``last`` itself (already applied) unless starting from 0-0
+            for _, fields in entries if last == b"0-0" else entries[1:]:
                 for kind, what in fields.items():
                     self.cache.invalidate(tenant, kind.decode(), what.decode())
         self.cache.synced(tenant, entries[-1][0] if entries else b"0-0")
@@ -337,7 +337,17 @@ class RedisStore:
     async def get_pod(self, tenant: str, pod_id: str) -> Pod | None:
         await self._sync(tenant)
         hit, pod = self.cache.pod(tenant, pod_id)
-        return pod if hit else await self._fetch_pod(tenant, pod_id)
+        if hit:
+            return pod
+        try:
+            return await self._fetch_pod(tenant, pod_id)
+        except StoreUnavailable:
+            # The store is down and the cached copy was dropped by a change note: the
+            # last known version serves (degraded) rather than failing the request.
+            known, stale = self.cache.stale_pod(tenant, pod_id)
+            if known:
+                return stale
+            raise
 
     @available
     async def _fetch_pod(self, tenant: str, pod_id: str) -> Pod | None:
