@@ -240,10 +240,13 @@ def table(checks: list[Check]) -> str:
 def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
     r, e2e, g = f["recommendations"], f["event_to_effect"], f["generator"]
     lines = ["| figure | value |", "|---|---|",
-             f"| maximum throughput, recommendations mix (closed loop) | "
-             f"{ctx['max_rps']:,.0f} req/s ({ctx['max_how']}) |",
-             f"| offered load | {ctx['rate']:,.0f} rec/s ({100 * ctx['fraction']:.0f} % of "
-             f"the maximum) + {f['events']['batches'] / ctx['duration']:,.1f} event batches/s "
+             "| maximum throughput, recommendations mix (closed loop) | " + (
+                 f"{ctx['max_rps']:,.0f} req/s ({ctx['max_how']}) |"
+                 if math.isfinite(ctx["max_rps"]) else f"{ctx['max_how']} |"),
+             f"| offered load | {ctx['rate']:,.0f} rec/s"
+             + (f" ({100 * ctx['fraction']:.0f} % of the maximum)"
+                if math.isfinite(ctx["fraction"]) else "")
+             + f" + {f['events']['batches'] / ctx['duration']:,.1f} event batches/s "
              f"of {f['events']['batch_size']}, for {ctx['duration']:.0f} s |",
              f"| recommendations | {r['requests']:,} ({r['rate_per_s']:,.0f}/s); p50 "
              f"{r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f}, p99 {r['p99_ms']:.2f}, p99.9 "
