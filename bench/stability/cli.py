@@ -49,6 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
       help="online-retail (the bundled UCI shop, default) or synthetic:ITEMS:SHOPPERS:EVENTS")
     a("--embed", action="store_true",
       help="train with item embeddings (loads the language model); default --no-embed")
+    a("--stream-args", default="",
+      help="extra flags for endcap stream, e.g. '--archive-interval 10 --batch 200'")
     a("--zipf", type=float, default=1.0, help="Zipf exponent of shoppers and items (1.0)")
     a("--batch-size", type=int, default=10, help="events per batch (default 10)")
     a("--batch-share", type=float, default=0.05,
@@ -149,7 +151,7 @@ def effect_hist(metrics: dict[str, float]) -> dict[float, float]:
 
 def run(args: argparse.Namespace, system: System, out: Path) -> int:
     print("starting the system", file=sys.stderr)
-    shop_dir = start(system, args.data, args.embed)
+    shop_dir = start(system, args.data, args.embed, shlex.split(args.stream_args))
     mix_shop, records = shop_for_mix(shop_dir, args.catalog_changes)
     base = {"host": "127.0.0.1", "port": system.api_port, "public_key": system.public_key,
             "secret_token": system.secret_token, "shop": mix_shop, "zipf_s": args.zipf,

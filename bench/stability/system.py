@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,7 +215,7 @@ def shop_for_mix(shop_dir: Path, catalog_changes: int) -> tuple[dict[str, Any], 
     return mix, records
 
 
-def start(sys_: System, data: str, embed: bool) -> Path:
+def start(sys_: System, data: str, embed: bool, stream_args: Sequence[str] = ()) -> Path:
     """Start and fill the whole system; returns the shop directory."""
     from tests.redis_servers import RedisServer
 
@@ -236,7 +237,7 @@ def start(sys_: System, data: str, embed: bool) -> Path:
     sys_.metrics_port = free_port()
     stream = sys_.spawn("stream", [*endcap(), "stream", "--store", sys_.store_url,
                                    "--consumer", "stab-1", "--metrics-port",
-                                   str(sys_.metrics_port)], cpu=None)
+                                   str(sys_.metrics_port), *stream_args], cpu=None)
     t0 = time.perf_counter()
     out = sys_.cli("load", "--store", sys_.store_url, "--tenant", TENANT, "--dir",
                    str(shop_dir))
