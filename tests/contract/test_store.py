@@ -136,6 +136,30 @@ def test_histories(make_store: Callable[[], Store]) -> None:
     run(go())
 
 
+def test_a_purchase_older_than_the_history_still_counts(
+        make_store: Callable[[], Store]) -> None:
+    """Bought, then MAX_EVENTS views of other items: the purchase has left the history,
+    but the item is still bought (excluded), and a view after the purchase still shows
+    it as recently viewed."""
+    from endcap.stream.history import MAX_EVENTS
+
+    async def go() -> None:
+        s = make_store()
+        bought = Event(event_id="p", type="purchase", user_id="u", timestamp=1.0,
+                       items=[Line(id="old")])
+        later = [view(f"v{i}", f"i{i}", 2.0 + i, user="u") for i in range(MAX_EVENTS)]
+        again = view("again", "old", 3.0 + MAX_EVENTS, user="u")
+        for batch in ([bought], later, [again]):
+            await s.append("t", batch)
+            await s.apply("t", batch)
+        (h,) = await s.histories("t", ["u:u"])
+        assert len(h.events) == MAX_EVENTS
+        assert "old" in h.purchased and h.purchased["old"] < h.events[0][0]
+        assert h.viewed_newest_first()[0] == ("old", 3.0 + MAX_EVENTS)
+
+    run(go())
+
+
 def test_models_publish_and_rollback(make_store: Callable[[], Store]) -> None:
     async def go() -> None:
         s = make_store()

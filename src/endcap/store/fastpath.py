@@ -4,7 +4,7 @@ on a single socket, replies matched in order (Redis answers a connection in orde
 redis-py spends about 45 µs of CPU per command on its pool, retries and callbacks; this
 spends about 5, which is the difference between the Redis path keeping up with the
 embedded one or not (bench/redis.py). It does only what the hot path needs: scripts by
-SHA with an EVAL fallback, AUTH and SELECT from the URL, TLS for ``rediss://``, a
+SHA with an EVAL fallback, pipelined reads, AUTH and SELECT from the URL, TLS for ``rediss://``, a
 timeout on every call, and a fresh connection after any failure. Everything else goes
 through redis-py.
 """
@@ -164,6 +164,30 @@ class MuxConnection:
         if isinstance(reply, hiredis.ReplyError):
             raise _error(reply)
         return reply
+
+    async def pipeline(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one write and one round trip; their replies in order.
+        Not atomic (Redis may run other clients' commands in between): for reads."""
+        proto = await self._connection()
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        futs = []
+        for _ in commands:
+            fut: asyncio.Future[Any] = loop.create_future()
+            proto.waiting.append((fut, now))
+            futs.append(fut)
+        assert proto.transport is not None
+        proto.transport.write(b"".join(map(hiredis.pack_command, commands)))
+        try:
+            replies = [await f for f in futs]
+        finally:
+            for f in futs:  # one failure fails them all: the rest are seen, not logged
+                if f.done() and not f.cancelled():
+                    f.exception()
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise _error(reply)
+        return replies
 
     async def script(self, sha: str, body: str, keys: list[str], args: tuple[Any, ...] = ()
                      ) -> Any:

@@ -174,15 +174,3 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 """
-
-#: KEYS: per shopper, history and bought set. Returns per shopper the history entries
-#: and the bought set as a flat member/score list: one round trip for a request
-#: (per shopper on a cluster). It writes nothing, so a full Redis (noeviction) still runs it.
-HISTORIES = """
-local out = {}
-for i = 1, #KEYS, 2 do
-  out[#out + 1] = redis.call('LRANGE', KEYS[i], 0, -1)
-  out[#out + 1] = redis.call('ZRANGE', KEYS[i + 1], 0, -1, 'WITHSCORES')
-end
-return out
-"""

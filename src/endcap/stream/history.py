@@ -16,7 +16,12 @@ HISTORY_TYPES = frozenset({"view", "click", "add_to_cart", "purchase"})
 
 @dataclass(slots=True)
 class ShopperHistory:
-    """Recent (timestamp, type, item_id) entries, oldest first, and purchase times."""
+    """Recent (timestamp, type, item_id) entries, oldest first, and purchase times.
+
+    ``purchased`` holds up to :data:`MAX_PURCHASED` items. A back-end may give time 0
+    to a purchase older than every entry of ``events`` (the Redis store does: reading
+    the times of a large bought set costs more than the rest of a request); what the
+    strategies ask of it, "bought after this view?", has the same answer."""
 
     events: list[tuple[float, str, str]] = field(default_factory=list)
     purchased: dict[str, float] = field(default_factory=dict)
