@@ -165,7 +165,8 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
     else:
         print("measuring the maximum throughput (closed loop)", file=sys.stderr)
         cfg = {**base, "mode": "max", "connections": [int(c) for c in args.ramp.split(",")],
-               "step_seconds": args.step_seconds}
+               "step_seconds": args.step_seconds, "batch_share": args.batch_share,
+               "batch_size": args.batch_size}
         got, _ = loadgen(system, cfg, "max", timeout=60 + 10 * args.step_seconds * 10)
         ramp, max_rps = got["steps"], float(got["max_rps"])
         best = max(ramp, key=lambda s: s["rps"])
@@ -220,7 +221,8 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
     ctx: dict[str, Any] = {
         "warmup": warmup, "duration": duration, "rate": rate, "fraction":
         rate / max_rps if max_rps == max_rps else float("nan"), "max_rps": max_rps,
-        "max_how": how, "ramp": ramp, "batch_size": args.batch_size, "roles":
+        "max_how": how, "ramp": ramp, "step_seconds": args.step_seconds,
+        "batch_size": args.batch_size, "roles":
         list(system.pids()), "drain": drained, "effect_hist_p50": report.hist_quantile(hd, 0.5),
         "effect_hist_p99": report.hist_quantile(hd, 0.99),
         "effect_hist_n": hd.get(float("inf"), 0.0),

@@ -4,8 +4,10 @@ orchestrator: ``python bench/stability --loadgen CONFIG.json``.
 Two modes:
 
 * ``max``: closed loop. ``c`` connections each send the next recommendations request as
-  soon as the previous one is answered; ``c`` doubles step by step until the throughput
-  stops growing. The best step's throughput is the maximum.
+  soon as the previous one is answered, followed, with probability ``batch_share``, by
+  an event batch (the open loop's mix, so that the maximum is that of the workload the
+  run offers, the stream's work included); ``c`` doubles step by step until the
+  throughput stops growing. The best step's recommendations per second are the maximum.
 * ``run``: open loop. Recommendations are scheduled at a fixed ``rate`` (evenly spaced),
   each slot also carrying an event batch with probability ``batch_share``; one catalog
   update at ``update_at``; event-to-effect probes every ``probe_every`` seconds. Latency
@@ -118,22 +120,37 @@ class Generator:
         t0 = clock()
         warm_until, end = t0 + 0.25 * seconds, t0 + seconds
         lat: list[float] = []
-        errors = 0
+        errors = batches = 0
+        share, size = float(self.cfg.get("batch_share", 0.0)), int(self.cfg.get("batch_size", 0))
+        rng = random.Random(int(self.cfg["seed"]) + c)
 
         async def worker() -> None:
-            nonlocal errors
+            nonlocal errors, batches
             conn = Connection(self.host, self.port)
             try:
                 while (now := clock()) < end:
-                    _, raw = self.rec_request()
+                    kind, raw = self.rec_request()
                     try:
-                        status, _ = await conn.send(raw)
+                        status, body = await conn.send(raw)
                     except (OSError, asyncio.IncompleteReadError):
-                        status = TRANSPORT_ERROR
+                        status, body = TRANSPORT_ERROR, b""
                     done = clock()
                     if now >= warm_until:
                         lat.append(done - now)
                         errors += not 200 <= status < 300
+                    if status == 200:
+                        self.mix.remember(kind, body)  # so that clicks name served results
+                    if share and rng.random() < share:
+                        raw = request_bytes("POST", "/v1/events", self.hostport,
+                                            self.write_headers,
+                                            self.encode(self.mix.event_batch(size)))
+                        try:
+                            status, _ = await conn.send(raw)
+                        except (OSError, asyncio.IncompleteReadError):
+                            status = TRANSPORT_ERROR
+                        if clock() >= warm_until:
+                            batches += 1
+                            errors += not 200 <= status < 300
             finally:
                 conn.close()
 
@@ -141,7 +158,8 @@ class Generator:
         lat.sort()
         span = end - warm_until
         return {"connections": c, "rps": len(lat) / span, "requests": len(lat),
-                "errors": errors, "p50_ms": 1000 * _q(lat, 0.5), "p99_ms": 1000 * _q(lat, 0.99)}
+                "event_batches": batches, "errors": errors, "p50_ms": 1000 * _q(lat, 0.5),
+                "p99_ms": 1000 * _q(lat, 0.99)}
 
     # -- open loop -----------------------------------------------------------------------
 

@@ -240,7 +240,7 @@ def table(checks: list[Check]) -> str:
 def figures_table(f: dict[str, Any], ctx: dict[str, Any]) -> str:
     r, e2e, g = f["recommendations"], f["event_to_effect"], f["generator"]
     lines = ["| figure | value |", "|---|---|",
-             "| maximum throughput, recommendations mix (closed loop) | " + (
+             "| maximum throughput, the run's mix (closed loop) | " + (
                  f"{ctx['max_rps']:,.0f} req/s ({ctx['max_how']}) |"
                  if math.isfinite(ctx["max_rps"]) else f"{ctx['max_how']} |"),
              f"| offered load | {ctx['rate']:,.0f} rec/s"
@@ -350,6 +350,7 @@ def html(title: str, intro: str, checks: list[Check], f: dict[str, Any],
     steps = "".join(f"<tr><td>{escape(n)}</td><td>{s:.1f} s</td><td>{escape(d)}</td></tr>"
                     for n, s, d in ctx["steps"])
     ramp = "".join(f"<tr><td>{s['connections']}</td><td>{s['rps']:,.0f}</td>"
+                   f"<td>{s.get('event_batches', 0) / (0.75 * ctx['step_seconds']):,.1f}</td>"
                    f"<td>{s['p50_ms']:.2f}</td><td>{s['p99_ms']:.2f}</td><td>{s['errors']}</td>"
                    "</tr>" for s in ctx["ramp"])
     verdict = "all SLOs met" if all(c.ok for c in checks) else "SLOs missed"
@@ -366,8 +367,10 @@ font-weight:bold}}</style></head><body>
 <h2>Latency by kind of request (ms, from the scheduled send)</h2>
 <table><tr><th>kind</th><th>requests</th><th>p50</th><th>p99</th><th>max</th><th>non-2xx</th>
 <th>empty lists</th></tr>{kinds}</table>
-<h2>Maximum throughput ramp (closed loop, recommendations mix)</h2>
-<table><tr><th>connections</th><th>req/s</th><th>p50 ms</th><th>p99 ms</th><th>errors</th></tr>
+<h2>Maximum throughput ramp (closed loop: recommendations, and event batches at the run's
+share)</h2>
+<table><tr><th>connections</th><th>rec/s</th><th>event batches/s</th><th>p50 ms</th>
+<th>p99 ms</th><th>errors</th></tr>
 {ramp}</table>
 <h2>Set-up</h2><table>{steps}</table>
 <h2>Command</h2><pre>{escape(ctx["command"])}</pre>
