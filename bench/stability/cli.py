@@ -205,6 +205,11 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
         sampler.stop()
         if spy is not None:
             spy.wait(timeout=60)
+    client = system.redis_client()
+    try:
+        mark_bytes = system.mark_bytes(client)
+    finally:
+        client.close()
     api1, stream1 = scrape(api_metrics), scrape(stream_metrics)
     rows = sampler.rows
     for r in rows:
@@ -222,6 +227,7 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
         "warmup": warmup, "duration": duration, "rate": rate, "fraction":
         rate / max_rps if max_rps == max_rps else float("nan"), "max_rps": max_rps,
         "max_how": how, "ramp": ramp, "step_seconds": args.step_seconds,
+        "mark_bytes": mark_bytes,
         "batch_size": args.batch_size, "roles":
         list(system.pids()), "drain": drained, "effect_hist_p50": report.hist_quantile(hd, 0.5),
         "effect_hist_p99": report.hist_quantile(hd, 0.99),

@@ -61,8 +61,8 @@ def machine_ticks() -> tuple[int, int]:
 class Sampler(threading.Thread):
     """Rows of {t, wall, rss_<role>, cpu_<role> (% of a core), cpu_loadgen, cpu_others
     (every other process on the machine: the neighbours of a shared box), lag_metric,
-    lag_archive_metric, backlog_redis, applied} every ``every`` s, ``t`` from :attr:`t0`
-    (perf_counter)."""
+    lag_archive_metric, backlog_redis, redis_used_mb, redis_keys, applied} every ``every``
+    s, ``t`` from :attr:`t0` (perf_counter)."""
 
     def __init__(self, system: System, every: float = 1.0) -> None:
         super().__init__(name="stability-sampler", daemon=True)
@@ -125,6 +125,8 @@ class Sampler(threading.Thread):
             row["lag_metric"] = row["lag_archive_metric"] = row["applied"] = float("nan")
         try:
             row["backlog_redis"] = self.system.backlog(client)
+            row["redis_used_mb"] = int(client.info("memory")["used_memory"]) / 2**20
+            row["redis_keys"] = int(client.dbsize())
         except Exception:
             row["backlog_redis"] = float("nan")
         return row

@@ -133,6 +133,18 @@ class System:
         redis = importlib.import_module("redis")
         return redis.Redis(host=HOST, port=self.redis.port, protocol=2, driver_info=None)
 
+    def mark_bytes(self, client: Any, sample: int = 200) -> float:
+        """Mean bytes Redis holds per idempotency mark (``MEMORY USAGE`` of up to
+        ``sample`` of the tenant's marks); NaN when there are none."""
+        sizes: list[int] = []
+        for s in range(SHARDS):
+            pattern = f"{{{PREFIX}:{TENANT}:{s}}}:seen:*"
+            for key in client.scan_iter(match=pattern, count=1000):
+                sizes.append(int(client.memory_usage(key, samples=0) or 0))
+                if len(sizes) >= (s + 1) * sample // SHARDS:
+                    break
+        return sum(sizes) / len(sizes) if sizes else float("nan")
+
     def backlog(self, client: Any, group: str = "apply") -> int:
         """Entries of the tenant's streams that ``group`` has not acknowledged (not read
         yet plus pending), straight from Redis (XINFO GROUPS)."""

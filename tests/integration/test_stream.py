@@ -466,6 +466,30 @@ def test_archiver_waits_for_a_full_batch_or_the_interval(redis_server: str,
     run(go())
 
 
+def test_archiver_reads_and_acknowledges_a_batch_in_chunks(
+        redis_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch larger than READ_CHUNK is read in several short calls and still written
+    as one file, then acknowledged whole (in chunks too)."""
+    import endcap.stream.archive as archive
+
+    monkeypatch.setattr(archive, "READ_CHUNK", 100)
+    root = tmp_path / "archive"
+    url = redis_url(redis_server, shards="1", archive=f"file://{root}")
+
+    async def go() -> None:
+        store = await open_redis(url)
+        await store.append("shop", [view(n) for n in range(450)])
+        archiver = Archiver(store, archive_options("a", archive_batch=5_000), StreamMetrics())
+        assert await archiver.visit("shop", 0, asyncio.Event())
+        files = list(root.rglob("*.parquet"))
+        assert len(files) == 1 and pl.read_parquet(files[0]).height == 450
+        assert await group_backlog(store, "shop", ARCHIVE) == (0, 0)
+        await archiver.release()
+        await store.close()
+
+    run(go())
+
+
 class CrashingArchiver(Archiver):
     """Dies between writing a batch's files and acknowledging it."""
 

@@ -390,6 +390,9 @@ class RedisStore:
             ks += [keys.seen(tenant, shard, events[i].event_id) for i in idx]
             args: list[Any] = [self.dedupe_seconds]
             args += [_enc.encode(events[i]) for i in idx]
+            if self._fast is not None:  # a tenth of redis-py's CPU per call
+                return idx, await self._fast.script(self._scripts["APPEND"].sha,
+                                                    scripts.APPEND, ks, tuple(args))
             return idx, await self._run("APPEND", ks, args)
 
         fresh = [False] * len(events)

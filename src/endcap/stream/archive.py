@@ -30,9 +30,11 @@ import contextlib
 import io
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -113,6 +115,11 @@ end
 if found < #ARGV or low == nil then return 0 end
 return redis.call('XTRIM', KEYS[1], 'MINID', low)
 """
+
+#: Entries per XREADGROUP, XAUTOCLAIM or XACK call of the archiver.
+READ_CHUNK = 2_000
+#: The nice value of the thread that encodes and writes archive files.
+WRITER_NICE = 10
 
 _event_dec = msgspec.msgpack.Decoder(Event)
 _events_json = msgspec.json.Decoder(list[Event])
@@ -277,6 +284,9 @@ class Archiver:
         self._trim = self.client.register_script(TRIM)
         self._held: set[tuple[str, int]] = set()
         self.outage = Outage()
+        #: Files are encoded on one thread of lower priority: archiving is background
+        #: work that must not take CPU from the apply loop or a Redis on the same host.
+        self._writer: ThreadPoolExecutor | None = None
 
     def lease_key(self, tenant: str, shard: int) -> str:
         return self.keys.shard_tag(tenant, shard) + ":archiver"
@@ -330,8 +340,7 @@ class Archiver:
         for _ in range(100):  # bounded: a long backlog is worked off over several visits
             if stop.is_set() or not await self._due(key):
                 break
-            entries = await read_group(self.client, key, ARCHIVE, self.me, ">",
-                                       self.options.archive_batch, None)
+            entries = await self._read_batch(key)
             if not entries:
                 break
             await self._archive(tenant, shard, key, entries)
@@ -341,6 +350,19 @@ class Archiver:
         if trimmed:
             self.metrics.trimmed.inc(trimmed)
 
+    async def _read_batch(self, key: str) -> list[Entry]:
+        """Up to ``archive_batch`` new entries, read :data:`READ_CHUNK` at a time: one
+        XREADGROUP of 50,000 entries would hold Redis (and every shopper-history read
+        behind it) for tens of milliseconds."""
+        batch: list[Entry] = []
+        while len(batch) < self.options.archive_batch:
+            want = min(READ_CHUNK, self.options.archive_batch - len(batch))
+            got = await read_group(self.client, key, ARCHIVE, self.me, ">", want, None)
+            batch += got
+            if len(got) < want:
+                break
+        return batch
+
     async def _recover(self, tenant: str, shard: int, key: str) -> None:
         """Claim and archive what the group's consumers read and never acknowledged: the
         one batch a previous holder had in hand, so it gets the same file names."""
@@ -348,7 +370,7 @@ class Archiver:
         start = "0-0"
         for _ in range(1_000):
             start, entries = await autoclaim(self.client, key, ARCHIVE, self.me, 0, start,
-                                             self.options.archive_batch)
+                                             READ_CHUNK)
             claimed += entries
             if start == "0-0":
                 break
@@ -386,14 +408,19 @@ class Archiver:
             if int(await self._lease(keys=[self.lease_key(tenant, shard)],
                                      args=[self.me, self.lease_ms])) != 1:
                 raise LeaseLost(key)
-            files = await asyncio.to_thread(write_batch, self.target, tenant, shard, good)
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, "endcap-archive",
+                                                  initializer=_lower_priority)
+            files = await asyncio.get_running_loop().run_in_executor(
+                self._writer, write_batch, self.target, tenant, shard, good)
             self.metrics.archive_files.inc(len(files))
             self.metrics.archived.inc(len(good))
             log.debug("stream %s: archived %d events in %s", key, len(good), files)
         await self._ack(key, [sid for sid, _ in entries])
 
     async def _ack(self, key: str, ids: Sequence[bytes]) -> None:
-        await self.client.xack(key, ARCHIVE, *ids)
+        for a in range(0, len(ids), READ_CHUNK):  # short calls: see _read_batch
+            await self.client.xack(key, ARCHIVE, *ids[a:a + READ_CHUNK])
 
     async def release(self) -> None:
         """Give up this process's leases, so another archiver takes over at once."""
@@ -401,3 +428,12 @@ class Archiver:
             with contextlib.suppress(*self.transient):  # else it expires by itself
                 await self._release(keys=[self.lease_key(tenant, shard)], args=[self.me])
         self._held.clear()
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
+
+
+def _lower_priority() -> None:
+    """Run the calling thread at nice :data:`WRITER_NICE` (Linux: per thread)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICE)
