@@ -8,6 +8,10 @@ Two modes:
   an event batch (the open loop's mix, so that the maximum is that of the workload the
   run offers, the stream's work included); ``c`` doubles step by step until the
   throughput stops growing. The best step's recommendations per second are the maximum.
+* ``sustained``: open loop in steps at rising rates (the run's mix, event batches
+  included); the highest rate whose step kept up is the sustained maximum. A closed loop
+  with 32-64 connections lets every process batch its work; an open loop at the same
+  mean rate does not, and saturates at about half the closed-loop rate on 2 cores.
 * ``run``: open loop. Recommendations are scheduled at a fixed ``rate`` (evenly spaced),
   each slot also carrying an event batch with probability ``batch_share``; one catalog
   update at ``update_at``; event-to-effect probes every ``probe_every`` seconds. Latency
@@ -84,7 +88,10 @@ class Generator:
         self.host, self.port = cfg["host"], int(cfg["port"])
         self.hostport = f"{self.host}:{self.port}"
         shop = Shop(**cfg["shop"])
-        self.mix = Mix(shop, float(cfg["zipf_s"]), int(cfg["seed"]), cfg["run_id"])
+        # each phase's events get their own ids (the server would count a repeat as a
+        # duplicate); catalog items and probes keep the run's
+        self.mix = Mix(shop, float(cfg["zipf_s"]), int(cfg["seed"]),
+                       cfg["run_id"] + {"run": ""}.get(cfg["mode"], "-" + cfg["mode"]))
         self.read_headers = {"Authorization": f"Bearer {cfg['public_key']}"}
         self.write_headers = {**self.read_headers, "Content-Type": "application/json"}
         self.secret_headers = {"Authorization": f"Bearer {cfg['secret_token']}",
@@ -160,6 +167,73 @@ class Generator:
         return {"connections": c, "rps": len(lat) / span, "requests": len(lat),
                 "event_batches": batches, "errors": errors, "p50_ms": 1000 * _q(lat, 0.5),
                 "p99_ms": 1000 * _q(lat, 0.99)}
+
+    # -- sustained: open-loop steps ------------------------------------------------------
+
+    async def sustained(self) -> dict[str, Any]:
+        """Open-loop steps at the rising ``rates``, ``step_seconds`` each: the highest
+        rate whose step kept up (every request answered without error, p99 from the
+        scheduled send under ``knee_ms``) is the sustained maximum."""
+        pool = Pool(self.host, self.port, int(self.cfg["pool_limit"]))
+        steps: list[dict[str, Any]] = []
+        best = 0.0
+        for rate in self.cfg["rates"]:
+            step = await self._open_step(pool, float(rate), float(self.cfg["step_seconds"]))
+            steps.append(step)
+            print(json.dumps({"step": step}), flush=True)
+            if not step["kept_up"]:
+                break
+            best = float(rate)
+            await asyncio.sleep(1.0)  # what queued drains before the next step
+        pool.close()
+        return {"mode": "sustained", "steps": steps, "max_rps": best}
+
+    async def _open_step(self, pool: Pool, rate: float, seconds: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        share, size = float(self.cfg["batch_share"]), int(self.cfg["batch_size"])
+        rng = random.Random(int(self.cfg["seed"]) + int(rate))
+        lat: list[float] = []
+        errors = 0
+
+        async def one(kind: str, raw: bytes, due: float) -> None:
+            nonlocal errors
+            try:
+                status, body = await asyncio.wait_for(pool.send(raw), REQUEST_TIMEOUT)
+            except TimeoutError:
+                status, body = TIMED_OUT, b""
+            if kind in REC_KINDS:
+                lat.append(clock() - due)
+                if status == 200:
+                    self.mix.remember(kind, body)
+            errors += not 200 <= status < 300
+
+        tasks: set[asyncio.Task[None]] = set()
+        start, n, i = clock() + 0.05, int(rate * seconds), 0
+        while i < n:
+            now = clock()
+            if (due := start + i / rate) > now:
+                await asyncio.sleep(due - now)
+                continue
+            while i < n and (due := start + i / rate) <= now:
+                kind, raw = self.rec_request()
+                batch = None
+                if rng.random() < share:
+                    batch = request_bytes("POST", "/v1/events", self.hostport,
+                                          self.write_headers,
+                                          self.encode(self.mix.event_batch(size)))
+                for k, r in ((kind, raw), ("events", batch)):
+                    if r is not None:
+                        t = loop.create_task(one(k, r, due))
+                        tasks.add(t)
+                        t.add_done_callback(tasks.discard)
+                i += 1
+        if tasks:
+            await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + 1)
+        lat.sort()
+        p99 = 1000 * _q(lat, 0.99)
+        return {"rate": rate, "requests": len(lat), "errors": errors,
+                "p50_ms": 1000 * _q(lat, 0.5), "p99_ms": p99,
+                "kept_up": errors == 0 and len(lat) == n and p99 < float(self.cfg["knee_ms"])}
 
     # -- open loop -----------------------------------------------------------------------
 
@@ -307,6 +381,8 @@ def main(config: Path) -> None:
     t0 = time.perf_counter()
     if cfg["mode"] == "max":
         summary = runner(gen.max_throughput())
+    elif cfg["mode"] == "sustained":
+        summary = runner(gen.sustained())
     else:
         summary = runner(gen.run())
         gen.rec.save(Path(cfg["out"] + ".npz"))

@@ -1,5 +1,6 @@
 """The stability run's tool, run briefly so that it cannot rot: a small synthetic shop, a
-2-step closed-loop ramp, then 15 s of open-loop load at a fifth of the maximum. The SLO
+2-step closed-loop ramp, open-loop steps of 2 s for the sustained maximum, then 15 s of
+open-loop load at a fifth of it. The SLO
 verdict itself is the nightly run's business (a shared CI machine decides p99); this test
 checks that the run works and reports what it measured."""
 
@@ -24,7 +25,8 @@ def test_stability_run_reports(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "stability"), "--data", "synthetic:300:300:5000",
          "--duration", str(DURATION), "--fraction", "0.2", "--ramp", "2,4",
-         "--step-seconds", "1", "--warmup", "3", "--probe-every", "0.5", "--settle", "1",
+         "--step-seconds", "1", "--sustained-seconds", "2", "--knee-ms", "1000",
+         "--warmup", "3", "--probe-every", "0.5", "--settle", "1",
          "--catalog-changes", "20", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=220, check=False)
     # 0: every SLO met, 1: one missed (both are a working run); 2: the run failed
@@ -34,7 +36,12 @@ def test_stability_run_reports(tmp_path: Path) -> None:
     summary = json.loads((run / "summary.json").read_text())
     f, ctx = summary["figures"], summary["context"]
 
-    assert ctx["max_rps"] > 0 and len(ctx["ramp"]) == 2
+    assert ctx["closed_rps"] > 0 and len(ctx["ramp"]) == 2
+    # the maximum is the highest open-loop step that kept up, below the closed-loop peak
+    kept = [s["rate"] for s in ctx["sustained"] if s["kept_up"]]
+    assert kept and ctx["max_rps"] == max(kept) and ctx["max_rps"] <= 1.2 * ctx["closed_rps"]
+    # the ramp sends the run's mix: event batches go along with the recommendations
+    assert all(step["event_batches"] > 0 for step in ctx["ramp"])
     assert ctx["rate"] == pytest.approx(0.2 * ctx["max_rps"])
     # the open loop sent what was scheduled, and every request was answered
     assert f["recommendations"]["requests"] == int(ctx["rate"] * DURATION)
@@ -54,6 +61,12 @@ def test_stability_run_reports(tmp_path: Path) -> None:
     assert f["drain"]["redis_s"] is not None
     assert set(f["rss"]) == {"redis", "api", "stream"}
     assert all(r["base_mb"] > 0 for r in f["rss"].values())
+    # what an idempotency mark costs Redis was measured, and the run added marks
+    marks = f["redis_marks"]
+    assert 50 < marks["mark_bytes"] < 1_000
+    assert marks["keys_end"] > marks["keys_base"] and marks["marks_mb"] > 0
+    assert any(c["name"].startswith("RSS growth after warm-up: redis, less the")
+               for c in summary["checks"])
     assert len(summary["samples"]) >= DURATION - 2
     assert {c["name"] for c in summary["checks"]} >= {
         "5xx responses (all requests)", "recommendations p99 (whole run, from scheduled send)",
