@@ -70,7 +70,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     a("--knee-ms", type=float, default=100.0,
       help="an open-loop step keeps up when its p99 is under this (default 100 ms, five "
            "times the SLO) and nothing failed")
-    a("--no-pin", action="store_true", help="do not pin the api to CPU 0 and the rest to CPU 1")
+    a("--no-pin", action="store_true",
+      help="do not pin the api to CPU 0 and the rest to CPU 1, nor renice redis-server (-5) "
+           "and the stream worker (+5)")
     a("--out", default=str(ROOT / "var" / "stability"),
       help="reports go to OUT/<UTC time>/ (default var/stability)")
     a("--keep", action="store_true", help="keep the work directory (Redis dir, shop, archive)")
