@@ -4,9 +4,9 @@ on a single socket, replies matched in order (Redis answers a connection in orde
 redis-py spends about 45 µs of CPU per command on its pool, retries and callbacks; this
 spends about 5, which is the difference between the Redis path keeping up with the
 embedded one or not (bench/redis.py). It does only what the hot path needs: scripts by
-SHA with an EVAL fallback, pipelined reads, AUTH and SELECT from the URL, TLS for ``rediss://``, a
-timeout on every call, and a fresh connection after any failure. Everything else goes
-through redis-py.
+SHA with an EVAL fallback, pipelined reads, AUTH and SELECT from the URL, TLS for
+``rediss://``, a timeout on every call, and a fresh connection after any failure.
+Everything else goes through redis-py.
 """
 
 from __future__ import annotations
