@@ -196,7 +196,7 @@ def run(args: argparse.Namespace, system: System, out: Path) -> int:
                    "batch_share": args.batch_share, "batch_size": args.batch_size,
                    "pool_limit": args.pool}
             got, _ = loadgen(system, cfg, "sustained",
-                             timeout=60 + len(rates) * (args.sustained_seconds + 15))
+                             timeout=60 + 2 * len(rates) * (args.sustained_seconds + 15))
             sustained = got["steps"]
             max_rps = float(got["max_rps"])
             if not max_rps:
