@@ -29,6 +29,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -214,25 +215,19 @@ class Generator:
             errors += not 200 <= status < 300
 
         tasks: set[asyncio.Task[None]] = set()
-        start, n, i = clock() + 0.05, int(rate * seconds), 0
-        while i < n:
-            now = clock()
-            if (due := start + i / rate) > now:
-                await asyncio.sleep(due - now)
-                continue
-            while i < n and (due := start + i / rate) <= now:
-                kind, raw = self.rec_request()
-                batch = None
-                if rng.random() < share:
-                    batch = request_bytes("POST", "/v1/events", self.hostport,
-                                          self.write_headers,
-                                          self.encode(self.mix.event_batch(size)))
-                for k, r in ((kind, raw), ("events", batch)):
-                    if r is not None:
-                        t = loop.create_task(one(k, r, due))
-                        tasks.add(t)
-                        t.add_done_callback(tasks.discard)
-                i += 1
+        n = int(rate * seconds)
+        async for due in slots(clock() + 0.05, rate, n):
+            kind, raw = self.rec_request()
+            batch = None
+            if rng.random() < share:
+                batch = request_bytes("POST", "/v1/events", self.hostport,
+                                      self.write_headers,
+                                      self.encode(self.mix.event_batch(size)))
+            for k, r in ((kind, raw), ("events", batch)):
+                if r is not None:
+                    t = loop.create_task(one(k, r, due))
+                    tasks.add(t)
+                    t.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.wait(tasks, timeout=REQUEST_TIMEOUT + 1)
         lat.sort()
@@ -257,26 +252,18 @@ class Generator:
         ]
         inflight: set[asyncio.Task[None]] = set()
         rng = random.Random(int(cfg["seed"]) + 1)
-        i = 0
-        while i < n:
-            now = clock()
-            due = start + i / rate
-            if due > now:
-                await asyncio.sleep(due - now)
-                continue
-            while i < n and (due := start + i / rate) <= now:
-                kind, raw = self.rec_request()
-                t = loop.create_task(self._one(pool, kind, raw, due, start))
+        async for due in slots(start, rate, n):
+            kind, raw = self.rec_request()
+            t = loop.create_task(self._one(pool, kind, raw, due, start))
+            inflight.add(t)
+            t.add_done_callback(inflight.discard)
+            if rng.random() < share:
+                body = self.encode(self.mix.event_batch(size))
+                raw = request_bytes("POST", "/v1/events", self.hostport,
+                                    self.write_headers, body)
+                t = loop.create_task(self._one(pool, "events", raw, due, start))
                 inflight.add(t)
                 t.add_done_callback(inflight.discard)
-                if rng.random() < share:
-                    body = self.encode(self.mix.event_batch(size))
-                    raw = request_bytes("POST", "/v1/events", self.hostport,
-                                        self.write_headers, body)
-                    t = loop.create_task(self._one(pool, "events", raw, due, start))
-                    inflight.add(t)
-                    t.add_done_callback(inflight.discard)
-                i += 1
         sent_at = clock() - start
         if inflight:
             await asyncio.wait(inflight, timeout=REQUEST_TIMEOUT + 1)
@@ -357,6 +344,16 @@ class Generator:
         post.close()
         poll.close()
         return out
+
+
+async def slots(start: float, rate: float, n: int) -> AsyncIterator[float]:
+    """The ``n`` send times ``start + i / rate``, each yielded once it is due (late ones
+    at once, in order): the open loop's schedule."""
+    for i in range(n):
+        due = start + i / rate
+        if (wait := due - clock()) > 0:
+            await asyncio.sleep(wait)
+        yield due
 
 
 async def _send(conn: Connection, raw: bytes) -> tuple[int, bytes]:
